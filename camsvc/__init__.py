@@ -1,0 +1,3 @@
+"""camsvc — camera service."""
+
+__version__ = "0.1.0"
