@@ -316,10 +316,11 @@ class Supervisor:
                 # Failed (or gave up) before becoming ready: start_child reports it.
                 child.first_error = error or "exited before reporting ready"
                 child.remove_when_done = True
+                # No traceback: start failures are operator errors (port in use, bad
+                # path) that the message names; StartError carries it upward.
                 log.error(
                     "child failed to start",
                     extra={"supervisor": self.name, "child": spec.name, "error": child.first_error},
-                    exc_info=failed_exc,
                 )
                 self._emit(child, EventKind.FAILED, child.first_error)
                 return

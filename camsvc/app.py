@@ -1,0 +1,99 @@
+"""Composition root: the one place that builds the supervision tree from config.
+
+    root ─┬─ mediamtx      MediaMTX reconciler (+ a supervised mediamtx process when configured)
+          ├─ cameras       sub-supervisor: discovery + one actor per camera (dynamic)
+          ├─ rpc           JSON-RPC WebSocket server
+          ├─ http          Quart/hypercorn: health, files, metrics, supervisor
+          └─ housekeeping  retention and storage watch
+
+Nothing else constructs actors or wires them together; rooms receive what they
+need as constructor arguments.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+import trio
+
+from supervisor import Backoff, ChildSpec, Supervisor, SupervisorEvent, EventKind
+
+from . import __version__
+from .config import Config, SyntheticCamera
+from .events import EventBus
+from .health import Health
+from .http.health_routes import health_blueprint
+from .http.server import HttpServer, create_app
+
+log = logging.getLogger("camsvc.app")
+
+#: restart intensity of the root: more than this many restarts in PERIOD seconds → exit non-zero
+ROOT_MAX_RESTARTS = 10
+ROOT_PERIOD = 60.0
+
+
+@attrs.define(eq=False)
+class Service:
+    """Everything the composition root built; tests reach components through it."""
+
+    config: Config
+    bus: EventBus
+    root: Supervisor
+    health: Health
+    http: HttpServer
+    #: called once the whole tree is up (systemd READY=1)
+    on_ready: list[Callable[[], None]] = attrs.Factory(list)
+    extras: dict[str, Any] = attrs.Factory(dict)
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Run the tree until cancelled; raises if the root supervisor gives up."""
+        async with trio.open_nursery() as nursery:
+            await nursery.start(self.root.run)
+            for callback in self.on_ready:
+                callback()
+            log.info("service ready", extra={"version": __version__})
+            task_status.started()
+
+
+def apply_demo(config: Config) -> Config:
+    """--demo: a synthetic camera0 when there is no /dev/video0 (clients expect a camera0)."""
+    cams = config.cameras
+    if os.path.exists("/dev/video0") or any(c.id == "camera0" for c in cams.synthetic):
+        return config
+    demo = SyntheticCamera(id="camera0", name="Demo test pattern")
+    return attrs.evolve(config, cameras=attrs.evolve(cams, synthetic=[demo, *cams.synthetic]))
+
+
+def _log_supervisor_event(event: SupervisorEvent) -> None:
+    if event.kind is EventKind.STARTED:
+        log.debug("child started", extra={"supervisor": event.supervisor, "child": event.child})
+
+
+def _require(root: Supervisor | None) -> Supervisor:
+    assert root is not None, "health read before the tree was built"
+    return root
+
+
+def build(config: Config, *, demo: bool = False) -> Service:
+    """Build (but do not start) the whole service from its configuration."""
+    if demo:
+        config = apply_demo(config)
+    bus = EventBus()
+    root: Supervisor | None = None
+    # Health reads the root's snapshot at call time; the root is built last, from the children.
+    health = Health(lambda: _require(root).snapshot(), version=__version__)
+
+    blueprints = [health_blueprint(health)]
+    http = HttpServer(create_app(blueprints), config.http.host, config.http.port)
+
+    children = [
+        ChildSpec("http", http.run, backoff=Backoff(initial=0.5, max=10)),
+    ]
+    root = Supervisor(
+        "root", children, max_restarts=ROOT_MAX_RESTARTS, period=ROOT_PERIOD, listeners=[_log_supervisor_event]
+    )
+    return Service(config=config, bus=bus, root=root, health=health, http=http)

@@ -1,0 +1,144 @@
+"""The ``camsvc`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import trio
+
+from supervisor import StartError, SupervisorGaveUp
+
+from . import __version__
+from . import config as config_mod
+from . import logs
+
+log = logging.getLogger("camsvc.cli")
+
+DEFAULT_CONFIG = "/etc/camera-service/camsvc.yaml"
+
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+
+
+def _config_path(arg: str | None) -> str | None:
+    """--config, else $CAMSVC_CONFIG, else the system file when it exists, else defaults only."""
+    if arg:
+        return arg
+    if os.environ.get("CAMSVC_CONFIG"):
+        return os.environ["CAMSVC_CONFIG"]
+    return DEFAULT_CONFIG if Path(DEFAULT_CONFIG).exists() else None
+
+
+def _print_config_error(exc: config_mod.ConfigError) -> None:
+    print(f"camsvc: invalid configuration ({exc.source}):", file=sys.stderr)
+    for problem in exc.problems:
+        print(f"  - {problem}", file=sys.stderr)
+
+
+async def _serve(service: object) -> None:
+    from .app import Service
+
+    assert isinstance(service, Service)
+    async with trio.open_nursery() as nursery:
+
+        async def stop_on_signal() -> None:
+            with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+                async for signum in signals:
+                    log.info("signal received; shutting down", extra={"signal": signal.Signals(signum).name})
+                    nursery.cancel_scope.cancel()
+                    return
+
+        nursery.start_soon(stop_on_signal)
+        await service.run()
+        await trio.sleep_forever()  # service.run returns only when cancelled
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for sub in exc.exceptions for leaf in _leaves(sub)]
+    return [exc]
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .app import build
+
+    try:
+        cfg = config_mod.load(_config_path(args.config))
+    except config_mod.ConfigError as exc:
+        _print_config_error(exc)
+        return EXIT_CONFIG
+    logs.configure(
+        level=args.log_level or cfg.logging.level,
+        fmt=args.log_format or cfg.logging.format,
+        file=cfg.logging.file,
+        max_bytes=cfg.logging.max_bytes,
+        backup_count=cfg.logging.backup_count,
+    )
+    try:
+        service = build(cfg, demo=args.demo)
+    except (OSError, ValueError) as exc:
+        print(f"camsvc: cannot start: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    failures: list[BaseException] = []
+    try:
+        trio.run(_serve, service)
+    except* (StartError, SupervisorGaveUp) as group:
+        failures.extend(_leaves(group))
+    for exc in failures:
+        print(f"camsvc: cannot run: {exc}", file=sys.stderr)
+    if failures:
+        return EXIT_FAILED
+    log.info("stopped")
+    return EXIT_OK
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    path = args.file or _config_path(None)
+    try:
+        config_mod.load(path)
+    except config_mod.ConfigError as exc:
+        _print_config_error(exc)
+        return EXIT_CONFIG
+    print(f"{path or 'defaults'}: OK")
+    return EXIT_OK
+
+
+def cmd_config_template(args: argparse.Namespace) -> int:
+    sys.stdout.write(config_mod.render_markdown() if args.markdown else config_mod.render_template())
+    return EXIT_OK
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="camsvc", description="Camera service")
+    p.add_argument("--version", action="version", version=f"camsvc {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the service")
+    run.add_argument("--config", help=f"config file (default: $CAMSVC_CONFIG or {DEFAULT_CONFIG} if present)")
+    run.add_argument("--demo", action="store_true", help="add a synthetic camera0 when no /dev/video0 exists")
+    run.add_argument("--log-format", choices=["json", "console"], help="override logging.format")
+    run.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="override logging.level")
+    run.set_defaults(func=cmd_run)
+
+    check = sub.add_parser("check-config", help="validate a config file; exit 2 when it has mistakes")
+    check.add_argument("file", nargs="?")
+    check.set_defaults(func=cmd_check_config)
+
+    tmpl = sub.add_parser("config-template", help="print the documented default config")
+    tmpl.add_argument("--markdown", action="store_true", help="as the docs/configuration.md table")
+    tmpl.set_defaults(func=cmd_config_template)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

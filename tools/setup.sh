@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# One-step set-up for a fresh Debian/Ubuntu box, then run the demo or the tests.
+#
+#   tools/setup.sh run    install what is missing, then run the service in demo mode
+#                         (real mediamtx from PATH when present, else the bundled emulator;
+#                          a synthetic camera0 when there is no /dev/video0)
+#   tools/setup.sh test   install what is missing, then run the whole test suite
+#   tools/setup.sh        install only
+#
+# Idempotent: system packages are installed only when missing, the venv is reused.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$here"
+venv="$here/.venv"
+
+# System packages the service and its tests use (Debian names).
+#  ffmpeg: capture, snapshots, the emulator's recorder; python3-venv: the venv;
+#  gstreamer + gst-rtsp-server through python3-gi: the emulator's RTSP server;
+#  systemd-container + debootstrap: the systemd deployment test.
+apt_packages=(ffmpeg python3 python3-venv python3-gi gir1.2-gst-rtsp-server-1.0
+              gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
+              gstreamer1.0-plugins-ugly gstreamer1.0-libav
+              systemd-container debootstrap curl)
+
+sudo_cmd=()
+if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
+
+install_system_packages() {
+    local missing=()
+    for p in "${apt_packages[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    if [ "${#missing[@]}" -gt 0 ]; then
+        echo "setup: installing system packages: ${missing[*]}"
+        "${sudo_cmd[@]}" apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    fi
+}
+
+pick_python() {
+    for py in python3.13 python3.12 python3.11 python3; do
+        if command -v "$py" >/dev/null && "$py" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+            echo "$py"; return
+        fi
+    done
+    echo "setup: Python 3.11 or newer is required" >&2
+    exit 1
+}
+
+install_python_env() {
+    if [ ! -x "$venv/bin/python" ]; then
+        "$(pick_python)" -m venv "$venv"
+    fi
+    "$venv/bin/python" -m pip install -q --upgrade pip
+    "$venv/bin/python" -m pip install -q -e ".[test]"
+}
+
+run_demo() {
+    mkdir -p var
+    local pids=()
+    trap 'kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true' EXIT INT TERM
+    export CAMSVC_CONFIG="$here/conf/demo.yaml"
+    if command -v mediamtx >/dev/null; then
+        echo "setup: using mediamtx from PATH (supervised by camsvc)"
+        export CAMSVC_MEDIAMTX__MANAGE=true CAMSVC_MEDIAMTX__CONFIG_FILE="$here/conf/mediamtx.yml"
+    else
+        echo "setup: no mediamtx on PATH; starting the MediaMTX emulator on 127.0.0.1:9997"
+        "$venv/bin/python" -m tools.mediamtx_emulator --api 127.0.0.1:9997 --rtsp-port 8554 &
+        pids+=($!)
+    fi
+    echo "setup: camsvc: ws://localhost:8002/ws  http://localhost:8003/health/system"
+    "$venv/bin/camsvc" run --demo --log-format console &
+    pids+=($!)
+    wait "${pids[-1]}"
+}
+
+install_system_packages
+install_python_env
+
+case "${1:-}" in
+    run) run_demo ;;
+    test) shift; exec "$venv/bin/python" -m pytest -q "$@" ;;
+    "") echo "setup: done. Run the demo: tools/setup.sh run   Run the tests: tools/setup.sh test" ;;
+    *) echo "usage: tools/setup.sh [run|test]" >&2; exit 2 ;;
+esac
