@@ -15,19 +15,23 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import attrs
 import trio
 
-from supervisor import Backoff, ChildSpec, Supervisor, SupervisorEvent, EventKind
+from supervisor import Backoff, ChildSpec, EventKind, Supervisor, SupervisorEvent
 
 from . import __version__
+from .cameras.registry import CameraRegistry
 from .config import Config, SyntheticCamera
 from .events import EventBus
 from .health import Health
 from .http.health_routes import health_blueprint
 from .http.server import HttpServer, create_app
+from .services import Services
+from .storage.state import StateStore
 
 log = logging.getLogger("camsvc.app")
 
@@ -41,22 +45,32 @@ class Service:
     """Everything the composition root built; tests reach components through it."""
 
     config: Config
-    bus: EventBus
+    services: Services
     root: Supervisor
-    health: Health
     http: HttpServer
     #: called once the whole tree is up (systemd READY=1)
     on_ready: list[Callable[[], None]] = attrs.Factory(list)
     extras: dict[str, Any] = attrs.Factory(dict)
 
+    @property
+    def bus(self) -> EventBus:
+        return self.services.bus
+
+    @property
+    def health(self) -> Health:
+        return self.services.health
+
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Run the tree until cancelled; raises if the root supervisor gives up."""
-        async with trio.open_nursery() as nursery:
-            await nursery.start(self.root.run)
-            for callback in self.on_ready:
-                callback()
-            log.info("service ready", extra={"version": __version__})
-            task_status.started()
+        try:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(self.root.run)
+                for callback in self.on_ready:
+                    callback()
+                log.info("service ready", extra={"version": __version__})
+                task_status.started()
+        finally:
+            self.services.store.close()
 
 
 def apply_demo(config: Config) -> Config:
@@ -73,6 +87,20 @@ def _log_supervisor_event(event: SupervisorEvent) -> None:
         log.debug("child started", extra={"supervisor": event.supervisor, "child": event.child})
 
 
+def _absolute_paths(config: Config) -> Config:
+    """Resolve relative data directories once, so every room and MediaMTX agree on them."""
+
+    def absolute(p: str) -> str:
+        return str(Path(p).expanduser().resolve())
+
+    return attrs.evolve(
+        config,
+        recording=attrs.evolve(config.recording, dir=absolute(config.recording.dir)),
+        snapshots=attrs.evolve(config.snapshots, dir=absolute(config.snapshots.dir)),
+        storage=attrs.evolve(config.storage, state_dir=absolute(config.storage.state_dir)),
+    )
+
+
 def _require(root: Supervisor | None) -> Supervisor:
     assert root is not None, "health read before the tree was built"
     return root
@@ -82,10 +110,15 @@ def build(config: Config, *, demo: bool = False) -> Service:
     """Build (but do not start) the whole service from its configuration."""
     if demo:
         config = apply_demo(config)
+    config = _absolute_paths(config)
     bus = EventBus()
+    registry = CameraRegistry()
+    store = StateStore(Path(config.storage.state_dir) / "camsvc.db")
+    store.open()
     root: Supervisor | None = None
     # Health reads the root's snapshot at call time; the root is built last, from the children.
     health = Health(lambda: _require(root).snapshot(), version=__version__)
+    services = Services(config=config, bus=bus, registry=registry, health=health, store=store)
 
     blueprints = [health_blueprint(health)]
     http = HttpServer(create_app(blueprints), config.http.host, config.http.port)
@@ -96,4 +129,4 @@ def build(config: Config, *, demo: bool = False) -> Service:
     root = Supervisor(
         "root", children, max_restarts=ROOT_MAX_RESTARTS, period=ROOT_PERIOD, listeners=[_log_supervisor_event]
     )
-    return Service(config=config, bus=bus, root=root, health=health, http=http)
+    return Service(config=config, services=services, root=root, http=http)

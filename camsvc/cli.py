@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 import signal
+import sqlite3
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,9 +15,8 @@ import trio
 
 from supervisor import StartError, SupervisorGaveUp
 
-from . import __version__
+from . import __version__, logs
 from . import config as config_mod
-from . import logs
 
 log = logging.getLogger("camsvc.cli")
 
@@ -81,7 +81,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     try:
         service = build(cfg, demo=args.demo)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, sqlite3.Error) as exc:
         print(f"camsvc: cannot start: {exc}", file=sys.stderr)
         return EXIT_FAILED
     failures: list[BaseException] = []

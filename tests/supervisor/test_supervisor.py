@@ -50,9 +50,10 @@ async def forever(*, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNOR
     await trio.sleep_forever()
 
 
-async def wait_for(predicate, timeout: float = 100.0) -> None:
-    with trio.fail_after(timeout):
-        while not predicate():
+async def wait_for(predicate, deadline: float = 100.0) -> None:
+    """Poll a snapshot predicate with a deadline (MockClock time: free)."""
+    with trio.fail_after(deadline):
+        while not predicate():  # noqa: ASYNC110 - polling a snapshot is what is under test
             await trio.sleep(0.01)
 
 
@@ -133,7 +134,7 @@ async def test_restarts_spread_over_more_than_period_are_tolerated(autojump_cloc
                      max_restarts=2, period=30)
     async with trio.open_nursery() as nursery:
         await nursery.start(sup.run)
-        await wait_for(lambda: flaky.runs == 7, timeout=1000)
+        await wait_for(lambda: flaky.runs == 7, deadline=1000)
         assert sup.snapshot().child("slow").restarts == 6
         assert sup.snapshot().state == "running"
         nursery.cancel_scope.cancel()

@@ -1,0 +1,1 @@
+"""JSON-RPC 2.0 over WebSocket: protocol, method table, dispatch, server, subscriptions."""

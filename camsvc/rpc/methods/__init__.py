@@ -1,0 +1,1 @@
+"""Method definitions, one module per room; each exports ``METHODS: list[Method]``."""

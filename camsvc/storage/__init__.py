@@ -1,0 +1,1 @@
+"""Storage: the SQLite state store, media files, retention."""
