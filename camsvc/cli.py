@@ -15,7 +15,7 @@ import trio
 
 from supervisor import StartError, SupervisorGaveUp
 
-from . import __version__, logs
+from . import __version__, logs, sd_notify
 from . import config as config_mod
 
 log = logging.getLogger("camsvc.cli")
@@ -50,12 +50,15 @@ async def _serve(service: object) -> None:
             with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
                 async for signum in signals:
                     log.info("signal received; shutting down", extra={"signal": signal.Signals(signum).name})
+                    sd_notify.notify("STOPPING=1")
                     nursery.cancel_scope.cancel()
                     return
 
         nursery.start_soon(stop_on_signal)
-        await service.run()
-        await trio.sleep_forever()  # service.run returns only when cancelled
+        await nursery.start(service.run)
+        sd_notify.notify("READY=1")
+        # The watchdog proves the event loop itself is alive; it returns at once without one.
+        await nursery.start(sd_notify.run_watchdog)
 
 
 def _leaves(exc: BaseException) -> list[BaseException]:
