@@ -111,6 +111,17 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from .doctor import run_doctor
+
+    try:
+        cfg = config_mod.load(_config_path(args.config))
+    except config_mod.ConfigError as exc:
+        _print_config_error(exc)
+        return EXIT_CONFIG
+    return run_doctor(cfg, out=sys.stdout)
+
+
 def cmd_config_template(args: argparse.Namespace) -> int:
     sys.stdout.write(config_mod.render_markdown() if args.markdown else config_mod.render_template())
     return EXIT_OK
@@ -131,6 +142,10 @@ def parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-config", help="validate a config file; exit 2 when it has mistakes")
     check.add_argument("file", nargs="?")
     check.set_defaults(func=cmd_check_config)
+
+    doctor = sub.add_parser("doctor", help="check a deployment: ports, health, directories, ffmpeg, units")
+    doctor.add_argument("--config", help=f"config file (default: $CAMSVC_CONFIG or {DEFAULT_CONFIG} if present)")
+    doctor.set_defaults(func=cmd_doctor)
 
     tmpl = sub.add_parser("config-template", help="print the documented default config")
     tmpl.add_argument("--markdown", action="store_true", help="as the docs/configuration.md table")
