@@ -25,6 +25,7 @@ from supervisor import Backoff, ChildSpec, EventKind, Supervisor, SupervisorEven
 
 from . import __version__
 from .cameras.registry import CameraRegistry
+from .cameras.room import build_cameras
 from .config import Config, SyntheticCamera
 from .events import EventBus
 from .health import Health
@@ -123,10 +124,13 @@ def build(config: Config, *, demo: bool = False) -> Service:
     blueprints = [health_blueprint(health)]
     http = HttpServer(create_app(blueprints), config.http.host, config.http.port)
 
+    cameras = build_cameras(services)  # sets services.cameras, registers the "cameras" health check
+
     children = [
+        cameras.child_spec(),
         ChildSpec("http", http.run, backoff=Backoff(initial=0.5, max=10)),
     ]
     root = Supervisor(
         "root", children, max_restarts=ROOT_MAX_RESTARTS, period=ROOT_PERIOD, listeners=[_log_supervisor_event]
     )
-    return Service(config=config, services=services, root=root, http=http)
+    return Service(config=config, services=services, root=root, http=http, extras={"cameras": cameras})

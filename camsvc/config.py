@@ -175,6 +175,13 @@ class CamerasConfig:
     external: list[NetworkCamera] = doc([], "Network cameras pulled by MediaMTX.")
     discovery_candidates: list[str] = doc(
         [], "URLs probed by discover_external_streams (never a network scan)."
+    encoder_extra_args: list[str] = doc(
+        [], "Extra ffmpeg output arguments after the encoder's (e.g. [-b:v, 2M]); not used for pass-through."
+    )
+    keyframe_interval: Positive = doc(1.0, "Seconds between keyframes of encoded streams (how fast a viewer can join).")
+    )
+    stream_idle_close: Seconds = doc(
+        300.0, "A start_streaming lease ends after this many seconds without readers; 0 = only stop_streaming ends it."
     )
     external_scan_interval: Seconds = doc(0.0, "Seconds between candidate probes; 0 = on demand only.")
 
@@ -182,6 +189,7 @@ class CamerasConfig:
 @attrs.frozen
 class RecordingConfig:
     dir: str = doc("/var/recordings", "Where MediaMTX writes recording segments.")
+    candidate_probe_timeout: Positive = doc(5.0, "Seconds ffprobe may spend on one discovery candidate URL.")
     format: Annotated[str, OneOf(("fmp4", "mpegts"))] = doc("fmp4", "Default recording container.")
     segment_duration: Annotated[float, Range(1, 86400)] = doc(1800.0, "Seconds per segment (MediaMTX recordSegmentDuration).")
 

@@ -110,6 +110,8 @@ class Camera:
     keep_streaming: bool = False
     #: wall-clock time the camera entered its current status
     since: float = 0.0
+    #: why the camera is in ERROR (operator-facing text; not part of the camera object)
+    error: str | None = None
 
     @property
     def device_path(self) -> str | None:
