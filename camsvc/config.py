@@ -170,26 +170,26 @@ class CamerasConfig:
     preferred_fps: Annotated[int, Range(1, 240)] = doc(30, "Highest frame rate chosen by default.")
     encoder: str = doc("libx264", "ffmpeg video encoder for local cameras (H.264 by default).")
     encoder_preset: str = doc("ultrafast", "Encoder preset (low CPU for edge boxes).")
-    allow_mjpeg_passthrough: bool = doc(False, "Publish a camera's MJPEG without re-encoding when it offers it.")
-    synthetic: list[SyntheticCamera] = doc([], "Synthetic (ffmpeg lavfi test pattern) cameras.")
-    external: list[NetworkCamera] = doc([], "Network cameras pulled by MediaMTX.")
-    discovery_candidates: list[str] = doc(
-        [], "URLs probed by discover_external_streams (never a network scan)."
     encoder_extra_args: list[str] = doc(
         [], "Extra ffmpeg output arguments after the encoder's (e.g. [-b:v, 2M]); not used for pass-through."
     )
     keyframe_interval: Positive = doc(1.0, "Seconds between keyframes of encoded streams (how fast a viewer can join).")
-    )
+    allow_mjpeg_passthrough: bool = doc(False, "Publish a camera's MJPEG without re-encoding when it offers it.")
     stream_idle_close: Seconds = doc(
         300.0, "A start_streaming lease ends after this many seconds without readers; 0 = only stop_streaming ends it."
     )
+    synthetic: list[SyntheticCamera] = doc([], "Synthetic (ffmpeg lavfi test pattern) cameras.")
+    external: list[NetworkCamera] = doc([], "Network cameras pulled by MediaMTX.")
+    discovery_candidates: list[str] = doc(
+        [], "URLs probed by discover_external_streams (never a network scan)."
+    )
     external_scan_interval: Seconds = doc(0.0, "Seconds between candidate probes; 0 = on demand only.")
+    candidate_probe_timeout: Positive = doc(5.0, "Seconds ffprobe may spend on one discovery candidate URL.")
 
 
 @attrs.frozen
 class RecordingConfig:
     dir: str = doc("/var/recordings", "Where MediaMTX writes recording segments.")
-    candidate_probe_timeout: Positive = doc(5.0, "Seconds ffprobe may spend on one discovery candidate URL.")
     format: Annotated[str, OneOf(("fmp4", "mpegts"))] = doc("fmp4", "Default recording container.")
     segment_duration: Annotated[float, Range(1, 86400)] = doc(1800.0, "Seconds per segment (MediaMTX recordSegmentDuration).")
 
