@@ -138,6 +138,11 @@ class MediamtxConfig:
     binary: str | None = doc(None, "Path of a mediamtx binary to run as a supervised child.")
     manage: bool = doc(False, "Run `mediamtx` from PATH as a supervised child when binary is unset.")
     config_file: str = doc("/etc/camera-service/mediamtx.yml", "Config file passed to a supervised mediamtx.")
+    ffmpeg_path: str = doc("ffmpeg", "ffmpeg executable MediaMTX runs (runOnDemand/runOnInit) to publish local cameras.")
+    server_start_timeout: Positive = doc(
+        10.0, "Seconds a supervised mediamtx gets to answer its API before it is reported started anyway."
+    )
+    server_stop_timeout: Positive = doc(5.0, "Seconds a supervised mediamtx gets after SIGINT before SIGKILL.")
 
 
 @attrs.frozen
