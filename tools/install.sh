@@ -109,6 +109,7 @@ fi
 take_lock
 RELEASE=$PREFIX/releases/$VERSION
 PREVIOUS=$(release_of "$PREFIX/current")
+PREVIOUS_LINK=$(release_of "$PREFIX/previous")
 PREVIOUS_IS_SAME=""
 [ "$PREVIOUS" != "$RELEASE" ] || PREVIOUS_IS_SAME=1
 RUNNING_NOW=nothing
@@ -196,6 +197,8 @@ if [ "$CANDIDATE" != "$CONFIG_PATH" ]; then
     else
         if [ -f "$CONFIG_PATH" ]; then
             BACKUP=$CONFIG_PATH.bak-$(date +%Y%m%dT%H%M%S)
+            n=1
+            while [ -e "$BACKUP" ]; do BACKUP=$CONFIG_PATH.bak-$(date +%Y%m%dT%H%M%S)-$n; n=$((n + 1)); done
             cp -p "$CONFIG_PATH" "$BACKUP"
             say "backed up the old config to $BACKUP"
         fi
@@ -303,6 +306,8 @@ start_and_check() {
     if [ -n "$PREVIOUS_IS_SAME" ] && [ "$CONFIG_CHANGED$UNITS_CHANGED" = 00 ] && systemctl is-active --quiet "$SERVICE_UNIT"; then
         action=""  # nothing changed: leave the running service alone
     fi
+    # reset-failed: several deploys in a row must not trip the unit's start rate limit.
+    systemctl reset-failed "$SERVICE_UNIT" 2>/dev/null || true
     if [ -n "$action" ] && ! systemctl "$action" "$SERVICE_UNIT"; then
         return 1
     fi
@@ -315,6 +320,7 @@ if ! start_and_check; then
     BACK_TO=$RELEASE
     if [ -n "$PREVIOUS" ] && [ -z "$PREVIOUS_IS_SAME" ]; then
         switch_link "$PREFIX" current "$PREVIOUS"
+        if [ -n "$PREVIOUS_LINK" ]; then switch_link "$PREFIX" previous "$PREVIOUS_LINK"; else rm -f "$PREFIX/previous"; fi
         BACK_TO=$PREVIOUS
         warn "switched $PREFIX/current back to $RUNNING_NOW"
     fi

@@ -56,6 +56,7 @@ HEALTH_URL="http://$(probe_host "$HTTP_HOST"):$HTTP_PORT/health/$GATE"
 say "rolling back camsvc $FROM -> $TO"
 switch_link "$PREFIX" current "$PREVIOUS"
 switch_link "$PREFIX" previous "$CURRENT"
+systemctl reset-failed "$SERVICE_UNIT" 2>/dev/null || true
 if systemctl restart "$SERVICE_UNIT" && wait_health "$PREVIOUS" "$HEALTH_URL" "$HEALTH_TIMEOUT"; then
     say "rolled back to camsvc $TO in $(elapsed) s (roll forward again with: $0)"
     exit 0

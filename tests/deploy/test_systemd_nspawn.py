@@ -1,0 +1,451 @@
+"""The deployment story against a real systemd: a Debian bookworm container booted with systemd-nspawn.
+
+Wheels of the project (two builds, versions A and B, plus a third, C, used to prove a failed upgrade
+rolls back) and of its dependencies are made on the host and bind-mounted read-only at /wheels; the
+container has a private network, so every install is offline. The checkout is bind-mounted at /src and
+its tools/install.sh is what runs. MediaMTX is a stdlib stand-in (fake_mediamtx.py) installed with
+``--mediamtx`` so the real mediamtx.service runs and the install is gated on ``/health/ready``.
+
+The tests run in order and build on each other (install, upgrade, failures, rollback, uninstall), like an
+operator's day. Figures (install/upgrade/rollback/uninstall times, the systemd-analyze exposure) are
+printed at the end and written to /var/cache/camsvc-tests/deploy-figures.json.
+
+Needs root, systemd-container and debootstrap (apt-get install systemd-container debootstrap), and the
+Debian mirror and PyPI on first run (rootfs and dependency wheels are cached); skips otherwise.
+Select or deselect with ``-m slow`` / ``-m "not slow"``. Set CAMSVC_DEPLOY_SRC to test another tree.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+
+import attrs
+import pytest
+
+from tests.deploy.nspawn_container import (
+    CACHE_ROOT,
+    Bind,
+    Container,
+    ContainerUnavailable,
+    cached_rootfs,
+    missing_prerequisites,
+)
+
+pytestmark = pytest.mark.slow
+
+# The checkout whose tools/ and conf/ are tested; wheels come from CAMSVC_DEPLOY_SRC when set.
+REPO = Path(__file__).resolve().parents[2]
+WHEEL_SRC = Path(os.environ.get("CAMSVC_DEPLOY_SRC") or REPO)
+HERE = Path(__file__).resolve().parent
+FIGURES_FILE = CACHE_ROOT / "deploy-figures.json"
+PREFIX = "/opt/camera-service"
+READY_URL = "http://127.0.0.1:8003/health/ready"
+INSTALL = "/src/tools/install.sh"
+COPY_IGNORE = shutil.ignore_patterns(
+    ".git", ".venv", "venv", "__pycache__", "*.egg-info", "build", "dist", "var", ".mypy_cache", ".ruff_cache",
+    ".pytest_cache", ".hypothesis",
+)
+
+
+@attrs.frozen
+class Versions:
+    a: str
+    b: str
+    c: str
+
+
+@attrs.define
+class Deployment:
+    container: Container
+    versions: Versions
+    figures: dict[str, float | str] = attrs.Factory(dict)
+
+    def sh(self, *command: str, check: bool = True, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+        return self.container.run(list(command), check=check, timeout=timeout)
+
+    def timed(self, key: str, *command: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        start = time.monotonic()
+        result = self.sh(*command, check=check)
+        self.figures[key] = round(time.monotonic() - start, 1)
+        return result
+
+    def http_status(self, url: str = READY_URL) -> int:
+        result = self.sh("curl", "-s", "-o", "/dev/null", "-m", "3", "-w", "%{http_code}", url, check=False)
+        return int(result.stdout.strip() or 0)
+
+    def current(self) -> str:
+        return self.sh("readlink", f"{PREFIX}/current").stdout.strip()
+
+    def previous(self) -> str:
+        return self.sh("readlink", f"{PREFIX}/previous", check=False).stdout.strip()
+
+    def main_pid(self) -> int:
+        return int(self.sh("systemctl", "show", "-p", "MainPID", "--value", "camera-service").stdout.strip())
+
+    def write(self, path: str, text: str) -> None:
+        target = self.container.host_path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+
+    def read(self, path: str) -> str:
+        return self.container.host_path(path).read_text()
+
+    def wait_for(self, what: str, predicate: object, timeout: float = 30) -> None:
+        assert callable(predicate)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return
+            time.sleep(0.2)  # polling interval of a deadline loop
+        raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def _output(result: subprocess.CompletedProcess[str]) -> str:
+    return result.stdout + result.stderr
+
+
+# ---------------------------------------------------------------- wheels
+
+
+def container_python(rootfs: Path) -> str:
+    """'3.11' from the rootfs's python3 symlink (python3 -> python3.11)."""
+    match = re.fullmatch(r"python(\d+\.\d+)", os.readlink(rootfs / "usr" / "bin" / "python3"))
+    if match is None:
+        raise ContainerUnavailable("cannot tell the container's Python version")
+    return match.group(1)
+
+
+def dependency_wheels(python_version: str) -> Path:
+    """Binary wheels of the project's dependencies for the container's Python, cached by their list."""
+    project = tomllib.loads((WHEEL_SRC / "pyproject.toml").read_text())["project"]
+    deps: list[str] = project["dependencies"]
+    machine = platform.machine()
+    key = hashlib.sha256("\n".join([python_version, machine, *sorted(deps)]).encode()).hexdigest()[:16]
+    target = CACHE_ROOT / f"wheels-{key}"
+    if (target / ".complete").exists():
+        return target
+    shutil.rmtree(target, ignore_errors=True)
+    abi = "cp" + python_version.replace(".", "")
+    platforms = [f"manylinux_2_{n}_{machine}" for n in (36, 34, 31, 28, 17, 12)] + [
+        f"manylinux2014_{machine}", f"manylinux2010_{machine}", f"linux_{machine}",
+    ]
+    command = [
+        sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check", "--only-binary=:all:",
+        "--python-version", python_version, "--implementation", "cp", "--abi", abi, "--abi", "abi3", "--abi", "none",
+        *(arg for plat in platforms for arg in ("--platform", plat)), "-d", str(target), *deps,
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+    if result.returncode != 0:
+        shutil.rmtree(target, ignore_errors=True)
+        raise ContainerUnavailable(f"cannot download dependency wheels (PyPI unreachable?): {result.stderr.strip()[-300:]}")
+    (target / ".complete").write_text("\n".join(deps) + "\n")
+    return target
+
+
+def build_camsvc_wheel(version: str, out: Path, scratch: Path) -> None:
+    """A wheel of this tree stamped with ``version`` (pyproject and __version__), built from a copy."""
+    tree = scratch / f"src-{version}"
+    shutil.copytree(WHEEL_SRC, tree, ignore=COPY_IGNORE)
+    pyproject = tree / "pyproject.toml"
+    pyproject.write_text(re.sub(r'(?m)^version = ".*"$', f'version = "{version}"', pyproject.read_text(), count=1))
+    init = tree / "camsvc" / "__init__.py"
+    if init.exists():
+        init.write_text(re.sub(r'(?m)^__version__ = ".*"$', f'__version__ = "{version}"', init.read_text()))
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check", "--no-deps", "-w", str(out), str(tree)],
+        capture_output=True, text=True, timeout=600, check=False,
+    )
+    if result.returncode != 0:
+        raise ContainerUnavailable(f"cannot build the camsvc wheel: {result.stderr.strip()[-300:]}")
+    shutil.rmtree(tree)
+
+
+# ---------------------------------------------------------------- the container
+
+
+@pytest.fixture(scope="module")
+def deployment(request: pytest.FixtureRequest) -> Iterator[Deployment]:
+    reason = missing_prerequisites()
+    if reason:
+        pytest.skip(reason)
+    workdir = Path(tempfile.mkdtemp(prefix="camsvc-deploy-", dir="/var/tmp"))
+    figures: dict[str, float | str] = {}
+    container = None
+    try:
+        start = time.monotonic()
+        rootfs = cached_rootfs()
+        figures["rootfs_s"] = round(time.monotonic() - start, 1)
+        wheels = workdir / "wheels"
+        wheels.mkdir()
+        for wheel in dependency_wheels(container_python(rootfs)).glob("*.whl"):
+            shutil.copy2(wheel, wheels)
+        base = tomllib.loads((WHEEL_SRC / "pyproject.toml").read_text())["project"]["version"]
+        versions = Versions(a=base, b=f"{base}.post1", c=f"{base}.post2")
+        start = time.monotonic()
+        for version in (versions.a, versions.b, versions.c):
+            build_camsvc_wheel(version, wheels, workdir)
+        figures["wheel_build_s"] = round(time.monotonic() - start, 1)
+        shutil.copy2(HERE / "fake_mediamtx.py", wheels / "fake_mediamtx.py")
+        start = time.monotonic()
+        container = Container.boot(rootfs, workdir, [Bind(REPO, "/src"), Bind(wheels, "/wheels")])
+        figures["boot_s"] = round(time.monotonic() - start, 1)
+    except ContainerUnavailable as exc:
+        if container is not None:
+            container.shutdown()
+        shutil.rmtree(workdir, ignore_errors=True)
+        pytest.skip(str(exc))
+    assert container is not None
+    dep = Deployment(container=container, versions=versions, figures=figures)
+    try:
+        yield dep
+    finally:
+        container.shutdown()
+        shutil.rmtree(workdir, ignore_errors=True)
+        _report(request, dep.figures)
+
+
+def _report(request: pytest.FixtureRequest, figures: dict[str, float | str]) -> None:
+    try:
+        FIGURES_FILE.write_text(json.dumps(figures, indent=2) + "\n")
+    except OSError:
+        pass
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line("")
+        reporter.write_line("deployment figures (systemd-nspawn, bookworm): " + json.dumps(figures))
+
+
+# ---------------------------------------------------------------- the operator's day, in order
+
+
+def test_fresh_install(deployment: Deployment) -> None:
+    dep, a = deployment, deployment.versions.a
+    result = dep.timed(
+        "install_s", INSTALL, "--wheels", "/wheels", "--version", a, "--mediamtx", "/wheels/fake_mediamtx.py"
+    )
+    assert f"camsvc {a} is running and healthy" in result.stdout
+    assert dep.current() == f"releases/{a}"
+    assert dep.http_status() == 200
+    assert dep.sh("systemctl", "is-enabled", "camera-service", "mediamtx").stdout.split() == ["enabled", "enabled"]
+    for user in ("camera-service", "mediamtx"):
+        assert "video" in dep.sh("id", "-nG", user).stdout.split()
+    assert "camera-service" in dep.sh("id", "-nG", "mediamtx").stdout.split()
+    for path in ("/var/recordings", "/var/snapshots", "/var/lib/camera-service", "/var/log/camera-service"):
+        owner = dep.sh("stat", "-c", "%U:%G %a", path).stdout.split()
+        assert owner == ["camera-service:camera-service", "2770"], path
+    # The service runs as its user, with its supplementary video group and the raised descriptor limit.
+    pid = dep.main_pid()
+    status = dep.sh("cat", f"/proc/{pid}/status").stdout
+    uid = dep.sh("id", "-u", "camera-service").stdout.strip()
+    video = dep.sh("getent", "group", "video").stdout.split(":")[2]
+    assert re.search(rf"(?m)^Uid:\s+{uid}\s", status)
+    assert video in re.search(r"(?m)^Groups:(.*)$", status).group(1).split()  # type: ignore[union-attr]
+    limits = dep.sh("cat", f"/proc/{pid}/limits").stdout
+    soft_nofile = int(re.search(r"Max open files\s+(\d+)", limits).group(1))  # type: ignore[union-attr]
+    # LimitNOFILE=65536; a container gets at most its host's hard limit, which must still fit 10,000 clients.
+    assert soft_nofile >= 10_240, f"open files limit {soft_nofile} is too low for 10,000 WebSocket clients"
+    dep.figures["nofile_in_container"] = soft_nofile
+
+
+def test_reinstall_same_version_is_a_noop(deployment: Deployment) -> None:
+    dep, a = deployment, deployment.versions.a
+    pid = dep.main_pid()
+    result = dep.sh(INSTALL, "--wheels", "/wheels", "--version", a)
+    assert "already built, reusing it" in result.stdout
+    assert dep.main_pid() == pid, "an unchanged install must not restart the service"
+    assert dep.http_status() == 200
+
+
+def test_units_verify_and_security(deployment: Deployment) -> None:
+    dep = deployment
+    verify = dep.sh(
+        "systemd-analyze", "verify", "/etc/systemd/system/camera-service.service", "/etc/systemd/system/mediamtx.service",
+        check=False,
+    )
+    assert verify.returncode == 0, _output(verify)
+    assert "camera-service.service" not in _output(verify), _output(verify)
+    for unit in ("camera-service.service", "mediamtx.service"):
+        security = dep.sh("systemd-analyze", "security", "--no-pager", unit, check=False)
+        match = re.search(rf"Overall exposure level for {re.escape(unit)}: ([\d.]+) (\w+)", security.stdout)
+        assert match, _output(security)
+        dep.figures[f"exposure_{unit.split('.')[0]}"] = f"{match.group(1)} {match.group(2)}"
+        assert match.group(2) in ("OK", "SAFE", "PERFECT"), security.stdout
+
+
+def test_doctor_in_the_box(deployment: Deployment) -> None:
+    dep = deployment
+    camsvc = f"{PREFIX}/current/venv/bin/camsvc"
+    if "doctor" not in dep.sh(camsvc, "--help", check=False).stdout:
+        pytest.skip("this camsvc build has no doctor subcommand")
+    result = dep.sh(camsvc, "doctor", "--config", "/etc/camera-service/camsvc.yaml", check=False)
+    lines = {}
+    for line in result.stdout.splitlines()[:-1]:
+        status, rest = line.split(None, 1)
+        lines[rest.split("  ")[0].strip()] = status
+    for name in ("websocket port", "http port", "mediamtx api", "health live", "health ready", "recordings dir",
+                 "snapshots dir", "state dir", "video group", "camera-service.service", "mediamtx.service"):
+        assert lines.get(name) == "OK", result.stdout
+    # The test rootfs has no ffmpeg on purpose: doctor must say so and fail.
+    assert lines["ffmpeg"] == "FAIL" and result.returncode == 1, result.stdout
+
+
+def test_upgrade_with_config_change_keeps_data(deployment: Deployment) -> None:
+    dep, a, b = deployment, deployment.versions.a, deployment.versions.b
+    dep.sh("install", "-o", "camera-service", "-g", "camera-service", "/dev/null", "/var/recordings/marker.mp4")
+    dep.sh("install", "-o", "camera-service", "-g", "camera-service", "/dev/null", "/var/snapshots/marker.jpg")
+    old_config = dep.read("/etc/camera-service/camsvc.yaml")
+    new_config = re.sub(r"(?m)^  level: INFO$", "  level: DEBUG", old_config)
+    assert new_config != old_config
+    dep.write("/root/b.yaml", new_config)
+    result = dep.timed("upgrade_s", INSTALL, "--wheels", "/wheels", "--version", b, "--config", "/root/b.yaml")
+    assert f"camsvc {b} is running and healthy" in result.stdout
+    assert (dep.current(), dep.previous()) == (f"releases/{b}", f"releases/{a}")
+    assert dep.read("/etc/camera-service/camsvc.yaml") == new_config
+    backups = dep.sh("sh", "-c", "ls /etc/camera-service/camsvc.yaml.bak-*").stdout.split()
+    assert len(backups) == 1 and re.search(r"\.bak-\d{8}T\d{6}$", backups[0])
+    assert dep.read(backups[0]) == old_config
+    assert dep.sh("ls", "/var/recordings/marker.mp4", "/var/snapshots/marker.jpg").returncode == 0
+    version = dep.sh(f"{PREFIX}/current/venv/bin/python", "-c", "import importlib.metadata as m; print(m.version('camsvc'))")
+    assert version.stdout.strip() == b
+    assert dep.http_status() == 200
+
+
+def test_missing_wheel_directory(deployment: Deployment) -> None:
+    dep = deployment
+    result = dep.sh(INSTALL, "--wheels", "/no/such/wheels", "--version", dep.versions.c, check=False)
+    assert result.returncode == 1
+    assert "wheel directory '/no/such/wheels' does not exist" in result.stderr
+    assert dep.current() == f"releases/{dep.versions.b}" and dep.http_status() == 200
+
+
+def test_invalid_config_switches_nothing(deployment: Deployment) -> None:
+    dep = deployment
+    dep.write("/root/bad.yaml", "server:\n  port: 99999\nno_such_section: {}\n")
+    before = dep.read("/etc/camera-service/camsvc.yaml")
+    pid = dep.main_pid()
+    result = dep.sh(INSTALL, "--wheels", "/wheels", "--version", dep.versions.c, "--config", "/root/bad.yaml", check=False)
+    assert result.returncode == 2, _output(result)
+    assert "server.port" in result.stderr
+    assert f"is invalid for camsvc {dep.versions.c}" in result.stderr
+    assert f"nothing was switched, {dep.versions.b} keeps running" in result.stderr
+    assert dep.current() == f"releases/{dep.versions.b}"
+    assert dep.read("/etc/camera-service/camsvc.yaml") == before
+    assert dep.main_pid() == pid and dep.http_status() == 200
+
+
+def test_port_in_use_switches_nothing(deployment: Deployment) -> None:
+    dep = deployment
+    config = re.sub(r"(?m)^(http:\n(?:  .*\n)*?  port: )8003$", r"\g<1>9300", dep.read("/etc/camera-service/camsvc.yaml"))
+    assert "port: 9300" in config
+    dep.write("/root/port.yaml", config)
+    dep.sh("systemd-run", "--unit=port-squatter", "python3", "-m", "http.server", "9300", "--bind", "127.0.0.1")
+    try:
+        dep.wait_for("the squatter to listen", lambda: dep.http_status("http://127.0.0.1:9300/") == 200)
+        result = dep.sh(
+            INSTALL, "--wheels", "/wheels", "--version", dep.versions.c, "--config", "/root/port.yaml", check=False
+        )
+    finally:
+        dep.sh("systemctl", "stop", "port-squatter")
+    assert result.returncode == 3, _output(result)
+    assert "port 9300 is in use by pid" in result.stderr and "port-squatter.service" in result.stderr
+    assert f"{dep.versions.b} keeps running" in result.stderr
+    assert dep.current() == f"releases/{dep.versions.b}" and dep.http_status() == 200
+
+
+def test_unhealthy_upgrade_goes_back(deployment: Deployment) -> None:
+    dep, a, b, c = deployment, deployment.versions.a, deployment.versions.b, deployment.versions.c
+    good_config = dep.read("/etc/camera-service/camsvc.yaml")
+    # Valid, but MediaMTX is not there: /health/ready stays 503, so release C must not stay.
+    dep.write("/root/c.yaml", good_config.replace("http://127.0.0.1:9997", "http://127.0.0.1:9"))
+    result = dep.sh(
+        INSTALL, "--wheels", "/wheels", "--version", c, "--config", "/root/c.yaml", "--health-timeout", "6", check=False
+    )
+    assert result.returncode == 4, _output(result)
+    assert f"camsvc {c} was not healthy within 6s; {b} with the previous config is running again" in result.stderr
+    assert (dep.current(), dep.previous()) == (f"releases/{b}", f"releases/{a}")
+    assert dep.read("/etc/camera-service/camsvc.yaml") == good_config
+    assert dep.http_status() == 200
+
+
+def test_killed_service_is_restarted(deployment: Deployment) -> None:
+    dep = deployment
+    pid = dep.main_pid()
+    dep.sh("sh", "-c", f"kill -9 {pid}")  # the shell's builtin: minbase has no procps
+    start = time.monotonic()
+    dep.wait_for("a new main process", lambda: dep.main_pid() not in (0, pid))
+    dep.wait_for("/health/ready after the restart", lambda: dep.http_status() == 200)
+    dep.figures["restart_after_kill9_s"] = round(time.monotonic() - start, 1)
+    restarts = dep.sh("systemctl", "show", "-p", "NRestarts", "--value", "camera-service").stdout.strip()
+    assert int(restarts) >= 1
+
+
+def test_rollback(deployment: Deployment) -> None:
+    dep, a, b = deployment, deployment.versions.a, deployment.versions.b
+    result = dep.timed("rollback_s", f"{PREFIX}/bin/rollback.sh")
+    match = re.search(rf"rolled back to camsvc {re.escape(a)} in ([\d.]+) s", result.stdout)
+    assert match, _output(result)
+    dep.figures["rollback_reported_s"] = float(match.group(1))
+    assert (dep.current(), dep.previous()) == (f"releases/{a}", f"releases/{b}")
+    version = dep.sh(f"{PREFIX}/current/venv/bin/python", "-c", "import importlib.metadata as m; print(m.version('camsvc'))")
+    assert version.stdout.strip() == a
+    assert dep.http_status() == 200
+
+
+def test_transient_unit(deployment: Deployment) -> None:
+    dep = deployment
+    config = dep.read("/etc/camera-service/camsvc.yaml")
+    config = re.sub(r"(?m)^(server:\n(?:  .*\n)*?  port: )8002$", r"\g<1>18002", config)
+    config = re.sub(r"(?m)^(http:\n(?:  .*\n)*?  port: )8003$", r"\g<1>18003", config)
+    for key, path in (("dir", "/var/recordings/tryout"), ("dir", "/var/snapshots/tryout"), ("state_dir", "/var/lib/camera-service/tryout")):
+        section = {"/var/recordings/tryout": "recording", "/var/snapshots/tryout": "snapshots"}.get(path, "storage")
+        config = re.sub(rf"(?m)^({section}:\n(?:  .*\n)*?  {key}: ).*$", rf"\g<1>{path}", config)
+        dep.sh("install", "-d", "-o", "camera-service", "-g", "camera-service", path)
+    assert "18002" in config and "18003" in config and "/var/lib/camera-service/tryout" in config
+    dep.write("/root/tryout.yaml", config)
+    result = dep.sh(
+        f"{PREFIX}/bin/deploy-transient", "--venv", f"{PREFIX}/current/venv", "--config", "/root/tryout.yaml",
+        "--unit", "camsvc-tryout", "--wait-ready", "30", check=False,
+    )
+    assert result.returncode == 0, _output(result)
+    assert "systemctl stop camsvc-tryout.service" in result.stdout
+    try:
+        assert dep.sh("systemctl", "is-active", "camsvc-tryout").stdout.strip() == "active"
+        shown = dep.sh(
+            "systemctl", "show", "camsvc-tryout", "-p", "User", "-p", "ProtectSystem", "-p", "MemoryDenyWriteExecute",
+            "-p", "NoNewPrivileges", "-p", "Type",
+        ).stdout.split()
+        assert sorted(shown) == sorted(
+            ["User=camera-service", "ProtectSystem=strict", "MemoryDenyWriteExecute=yes", "NoNewPrivileges=yes", "Type=notify"]
+        )
+        assert dep.http_status("http://127.0.0.1:18003/health/live") == 200
+        assert dep.http_status() == 200, "the installed service keeps running beside the try-out"
+    finally:
+        dep.sh("systemctl", "stop", "camsvc-tryout")
+    assert dep.sh("systemctl", "is-active", "camsvc-tryout", check=False).stdout.strip() in ("inactive", "unknown")
+    assert dep.http_status("http://127.0.0.1:18003/health/live") == 0
+
+
+def test_uninstall_keeps_data_and_config(deployment: Deployment) -> None:
+    dep = deployment
+    result = dep.timed("uninstall_s", f"{PREFIX}/bin/uninstall.sh")
+    assert "uninstalled in" in result.stdout
+    assert dep.sh("test", "-e", PREFIX, check=False).returncode == 1
+    assert dep.sh("test", "-e", "/etc/systemd/system/camera-service.service", check=False).returncode == 1
+    assert dep.sh("systemctl", "is-active", "camera-service", check=False).stdout.strip() in ("inactive", "unknown")
+    assert dep.http_status() == 0
+    assert dep.sh("ls", "/var/recordings/marker.mp4", "/var/snapshots/marker.jpg").returncode == 0
+    listing = dep.sh("ls", "/etc/camera-service").stdout.split()
+    assert "camsvc.yaml" in listing and any(name.startswith("camsvc.yaml.bak-") for name in listing)
+    assert dep.sh("id", "camera-service").returncode == 0
