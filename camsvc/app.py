@@ -30,7 +30,9 @@ from .config import Config, SyntheticCamera
 from .events import EventBus
 from .health import Health
 from .http.health_routes import health_blueprint
+from .http.metrics_routes import metrics_blueprint
 from .http.server import HttpServer, create_app
+from .rpc.wiring import build_rpc
 from .services import Services
 from .storage.state import StateStore
 
@@ -121,16 +123,19 @@ def build(config: Config, *, demo: bool = False) -> Service:
     health = Health(lambda: _require(root).snapshot(), version=__version__)
     services = Services(config=config, bus=bus, registry=registry, health=health, store=store)
 
-    blueprints = [health_blueprint(health)]
+    rpc = build_rpc(services)  # sets services.auth and services.rpc_stats
+    blueprints = [health_blueprint(health), metrics_blueprint(services, rpc)]
     http = HttpServer(create_app(blueprints), config.http.host, config.http.port)
 
     cameras = build_cameras(services)  # sets services.cameras, registers the "cameras" health check
 
     children = [
         cameras.child_spec(),
+        ChildSpec("rpc", rpc.run, backoff=Backoff(initial=0.5, max=10)),
         ChildSpec("http", http.run, backoff=Backoff(initial=0.5, max=10)),
     ]
     root = Supervisor(
         "root", children, max_restarts=ROOT_MAX_RESTARTS, period=ROOT_PERIOD, listeners=[_log_supervisor_event]
     )
-    return Service(config=config, services=services, root=root, http=http, extras={"cameras": cameras})
+    root.add_listener(rpc.health_watch.poke)  # system_health_update follows supervisor events at once
+    return Service(config=config, services=services, root=root, http=http, extras={"cameras": cameras, "rpc": rpc})

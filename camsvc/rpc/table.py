@@ -114,6 +114,9 @@ class Method:
     result: dict[str, Any] = attrs.field(factory=dict)
     #: the room's short name, grouping methods in docs
     group: str = ""
+    #: the handler answers from memory and never waits on I/O: the server may run it on the
+    #: connection's reader task instead of spawning a task for it (dispatch fast path)
+    inline: bool = False
 
 
 class MethodTable:

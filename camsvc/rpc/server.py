@@ -1,0 +1,139 @@
+"""The RPC actor (root child ``rpc``): the JSON-RPC WebSocket server and its helpers.
+
+It listens on ``server.host:server.port`` (``bound_port`` holds the real port, for
+port 0 in tests), runs one :class:`Connection` per client, pings every client each
+``server.ping_interval``, and is the event bus's subscriber for notifications.
+Beside the sockets it runs the small background tasks the RPC methods read from:
+the event-loop lag monitor, the metrics sampler, the health watcher
+(``system_health_update``) and the API-key refresher (revocations made by
+``camsvc keys revoke`` in another process reach live sessions within a second).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import ssl
+from collections.abc import Iterable
+from functools import partial
+
+import trio
+
+from ..config import Config
+from ..services import Services
+from .connection import Connection
+from .dispatch import Dispatcher
+from .health_watch import HealthWatcher
+from .loop_lag import LoopLagMonitor
+from .sampler import MetricsSampler
+from .stats import RpcStats
+from .subscriptions import DEFAULT_TOPICS, SubscriptionHub
+from .table import MethodTable
+
+log = logging.getLogger("camsvc.rpc.server")
+
+KEY_REFRESH_INTERVAL = 1.0
+
+
+def _ssl_context(config: Config) -> ssl.SSLContext | None:
+    cfg = config.server
+    if not (cfg.tls_cert and cfg.tls_key):
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(cfg.tls_cert, cfg.tls_key)
+    except (OSError, ssl.SSLError) as exc:
+        raise OSError(f"server.tls_cert/tls_key: cannot load {cfg.tls_cert} / {cfg.tls_key}: {exc}") from None
+    return context
+
+
+class RpcServer:
+    def __init__(self, services: Services, table: MethodTable) -> None:
+        self.services = services
+        self.config: Config = services.config
+        self.table = table
+        self.stats = RpcStats()
+        self.dispatcher = Dispatcher(table, services, self.stats)
+        self.hub = SubscriptionHub(services.registry.resolve)
+        self.default_topics: tuple[str, ...] = DEFAULT_TOPICS
+        self.connections: dict[str, Connection] = {}
+        self.lag = LoopLagMonitor()
+        self.sampler = MetricsSampler(services)
+        self.health_watch = HealthWatcher(services.health, services.bus)
+        self.bound_port: int | None = None
+        self._ids = itertools.count(1)
+        self._ssl = _ssl_context(self.config)
+
+    # ------------------------------------------------------------ clients
+
+    def admit(self, conn: Connection) -> bool:
+        """Register an accepted connection unless ``server.max_connections`` are open."""
+        if len(self.connections) >= self.config.server.max_connections:
+            return False
+        self.connections[conn.id] = conn
+        self.stats.active_connections = len(self.connections)
+        self.stats.total_connections += 1
+        return True
+
+    async def _handle(self, stream: trio.abc.Stream) -> None:
+        if self._ssl is not None:
+            stream = trio.SSLStream(stream, self._ssl, server_side=True, https_compatible=True)
+        conn = Connection(self, stream, f"c{next(self._ids)}")
+        try:
+            await conn.serve()
+        except Exception:  # one connection's failure must never take the server down
+            log.exception("connection failed", extra={"connection": conn.id})
+        finally:
+            if self.connections.pop(conn.id, None) is not None:
+                self.hub.drop(conn)
+                self.stats.active_connections = len(self.connections)
+
+    def clients(self) -> Iterable[Connection]:
+        return list(self.connections.values())
+
+    # --------------------------------------------------------- background
+
+    async def _keepalive(self) -> None:
+        interval = self.config.server.ping_interval
+        while True:
+            await trio.sleep(interval)
+            for conn in self.clients():
+                conn.ping()
+
+    async def _refresh_keys(self) -> None:
+        auth = self.services.auth
+        while True:
+            await trio.sleep(KEY_REFRESH_INTERVAL)
+            try:
+                await auth.keys.refresh_if_changed()
+            except Exception:  # the database may be briefly locked by the CLI; try again next time
+                log.exception("API key refresh failed")
+
+    # ---------------------------------------------------------------- run
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        cfg = self.config.server
+        try:
+            listeners = await trio.open_tcp_listeners(cfg.port, host=cfg.host or None)
+        except OSError as exc:
+            raise OSError(exc.errno, f"cannot listen on {cfg.host}:{cfg.port} (WebSocket): {exc.strerror}") from None
+        self.bound_port = listeners[0].socket.getsockname()[1]
+        unsubscribe = self.services.bus.subscribe(self.hub.deliver)
+        try:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(self.lag.run)
+                await nursery.start(self.sampler.run)
+                await nursery.start(self.health_watch.run)
+                nursery.start_soon(self._keepalive)
+                if self.services.auth is not None:
+                    nursery.start_soon(self._refresh_keys)
+                await nursery.start(partial(trio.serve_listeners, self._handle, listeners))
+                log.info(
+                    "rpc listening",
+                    extra={"port": self.bound_port, "path": cfg.ws_path, "tls": self._ssl is not None, "methods": len(self.table)},
+                )
+                task_status.started()
+        finally:
+            unsubscribe()
+            self.connections.clear()
+            self.stats.active_connections = 0
