@@ -100,7 +100,6 @@ class CameraActor:
     _device_lock: trio.Lock = attrs.field(factory=trio.Lock, init=False)
     _outstanding: set[_Reply] = attrs.field(factory=set, init=False)
     _lease: StreamLease | None = attrs.field(default=None, init=False)
-    _lease_opened_at: float = attrs.field(default=0.0, init=False)
     _idle_closed: StreamLease | None = attrs.field(default=None, init=False)
     _lease_opened: trio.Event = attrs.field(factory=trio.Event, init=False)
 
@@ -255,7 +254,6 @@ class CameraActor:
             raise camera_disconnected(self.id)
         if self._lease is None:
             self._lease = StreamLease(start_time=self.wall_clock())
-            self._lease_opened_at = trio.current_time()
             self._idle_closed = None
             self._lease_opened.set()
         self.set_keep_streaming(True)
@@ -273,11 +271,15 @@ class CameraActor:
         closed = attrs.evolve(lease, end_time=self.wall_clock(), ended_by=ended_by)
         if ended_by == "idle":
             self._idle_closed = closed
-            log.info("stream lease closed after idling", extra={"camera": self.id, "idle_close": self.idle_close})
+            log.info(
+                "stream lease closed after idling", extra={"camera": self.id, "idle_close": self.idle_close}
+            )
         return closed
 
-    async def _readers_now(self) -> int | None:
-        assert self.readers is not None
+    async def reader_count(self) -> int | None:
+        """Clients reading the stream now; None when unknown (no MediaMTX, or it did not answer)."""
+        if self.readers is None:
+            return None
         try:
             return await self.readers(self.id)
         except Exception as exc:  # unknown is not idle: MediaMTX trouble must not end a lease
@@ -285,21 +287,22 @@ class CameraActor:
             return None
 
     async def _watch_lease_idle(self) -> None:
+        # Idle time counts from the first check that saw no readers, so a lease never ends early.
         interval = max(0.5, min(5.0, self.idle_close / 4))
         while True:
             await self._lease_opened.wait()
-            last_active = self._lease_opened_at
+            idle_since: float | None = None
             while self._lease is not None:
                 await trio.sleep(interval)
                 if self._lease is None:
                     break
-                readers = await self._readers_now()
+                readers = await self.reader_count()
                 now = trio.current_time()
-                if readers is None:
-                    continue
-                if readers > 0:
-                    last_active = now
-                elif now - max(last_active, self._lease_opened_at) >= self.idle_close - 1e-9:
+                if readers is None or readers > 0:
+                    idle_since = None
+                elif idle_since is None:
+                    idle_since = now
+                elif now - idle_since >= self.idle_close - 1e-9:
                     self.close_lease("idle")
 
     def idle_close_after(self) -> int | None:

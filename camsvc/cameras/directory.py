@@ -34,7 +34,7 @@ from supervisor import Backoff, ChildSpec, Restart, Supervisor, describe_error
 from ..config import CamerasConfig, NetworkCamera
 from ..errors import InvalidParams, InvalidState, NotFound
 from .actor import CameraActor, ReadersFn
-from .external import ExternalStream, ExternalStreamStore, valid_url
+from .external import ExternalScanner, ExternalStream, ExternalStreamStore, valid_url
 from .model import USB_ID, Camera, SourceKind
 from .registry import CameraRegistry
 from .sources import network_camera
@@ -73,6 +73,8 @@ class CameraDirectory:
     readers: ReadersFn | None = None
     #: the cameras sub-supervisor; set by the builder (it is created after the directory)
     supervisor: Supervisor | None = None
+    #: discover_external_streams / set_discovery_interval
+    scanner: ExternalScanner | None = None
     _actors: dict[str, CameraActor] = attrs.field(factory=dict, init=False)
     _callbacks: list[RemovedCallback] = attrs.field(factory=list, init=False)
     _lock: trio.Lock = attrs.field(factory=trio.Lock, init=False)
@@ -134,7 +136,10 @@ class CameraDirectory:
         self._check_free(camera.id)
         sup = self._require_supervisor()
         actor = CameraActor(
-            camera=camera, registry=self.registry, readers=self.readers, idle_close=self.config.stream_idle_close
+            camera=camera,
+            registry=self.registry,
+            readers=self.readers,
+            idle_close=self.config.stream_idle_close,
         )
         # A stale value (from a previous run of the cameras supervisor) must not leak desired state in.
         stale = self.registry.get(camera.id)
@@ -143,7 +148,13 @@ class CameraDirectory:
         self._actors[camera.id] = actor
         try:
             await sup.start_child(
-                ChildSpec(camera.id, actor.run, restart=Restart.PERMANENT, backoff=ACTOR_BACKOFF, shutdown_timeout=5.0)
+                ChildSpec(
+                    camera.id,
+                    actor.run,
+                    restart=Restart.PERMANENT,
+                    backoff=ACTOR_BACKOFF,
+                    shutdown_timeout=5.0,
+                )
             )
         except Exception:
             self._actors.pop(camera.id, None)
@@ -217,7 +228,9 @@ class CameraDirectory:
         stored = await self.streams.load() if self.streams is not None else []
         for stream in stored:
             if stream.name in streams:
-                log.warning("stored external stream shadowed by the config file", extra={"camera": stream.name})
+                log.warning(
+                    "stored external stream shadowed by the config file", extra={"camera": stream.name}
+                )
                 continue
             streams[stream.name] = stream
         self._external = streams
@@ -225,7 +238,9 @@ class CameraDirectory:
 
     def _network_spec(self, stream: ExternalStream) -> NetworkCamera:
         configured = next((c for c in self.config.external if c.id == stream.name), None)
-        return NetworkCamera(id=stream.name, url=stream.url, name=configured.name if configured else stream.name)
+        return NetworkCamera(
+            id=stream.name, url=stream.url, name=configured.name if configured else stream.name
+        )
 
     async def start_external(self, stream: ExternalStream) -> CameraActor:
         return await self.start_camera(network_camera(self._network_spec(stream)))
@@ -236,7 +251,9 @@ class CameraDirectory:
             raise InvalidParams("stream_name", "invalid_format", "stream_name must match [a-z0-9_]{1,32}")
         if not valid_url(url):
             raise InvalidParams(
-                "stream_url", "invalid_url", "stream_url must be an rtsp/rtsps/rtmp/http/https/srt URL with a host"
+                "stream_url",
+                "invalid_url",
+                "stream_url must be an rtsp/rtsps/rtmp/http/https/srt URL with a host",
             )
         stream = ExternalStream(name, url, stream_type, "api", time.time())
         async with self._lock:
@@ -254,7 +271,9 @@ class CameraDirectory:
         log.info("external stream added", extra={"camera": name})
         return stream
 
-    async def remove_external_stream(self, *, name: str | None = None, url: str | None = None) -> ExternalStream:
+    async def remove_external_stream(
+        self, *, name: str | None = None, url: str | None = None
+    ) -> ExternalStream:
         """Stop and forget an API-added stream; config streams cannot be removed at run time."""
         if name is None and url is None:
             raise InvalidParams("stream_name", "missing", "give stream_name or stream_url")
@@ -264,7 +283,8 @@ class CameraDirectory:
                 raise NotFound("stream", name or url or "")
             if stream.origin == "config":
                 raise InvalidState(
-                    "stream_configured", f"stream {stream.name!r} is defined in the config file; remove it there"
+                    "stream_configured",
+                    f"stream {stream.name!r} is defined in the config file; remove it there",
                 )
             await self._stop_locked(stream.name)
             if self.streams is not None:

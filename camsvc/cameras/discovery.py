@@ -55,7 +55,15 @@ Prober = Callable[[str, float], Awaitable[v4l2.Capabilities]]
 
 #: waits before the 2nd and 3rd probe of a node that failed for a reason that may pass (busy, I/O error)
 PROBE_RETRY_DELAYS = (0.25, 0.5)
-_PERMANENT_PROBE_ERRORS = {errno.EACCES, errno.EPERM, errno.ENOTTY, errno.EINVAL, errno.ENOENT, errno.ENODEV, errno.ENXIO}
+_PERMANENT_PROBE_ERRORS = {
+    errno.EACCES,
+    errno.EPERM,
+    errno.ENOTTY,
+    errno.EINVAL,
+    errno.ENOENT,
+    errno.ENODEV,
+    errno.ENXIO,
+}
 
 
 async def probe_v4l2(path: str, timeout: float) -> v4l2.Capabilities:  # noqa: ASYNC109
@@ -177,10 +185,15 @@ class DiscoveryActor:
         await self._restore_scan_interval()
         for spec in self.config.synthetic:
             if not self.directory.has(spec.id):
-                await self._start_quietly(spec.id, lambda spec=spec: self.directory.start_camera(synthetic_camera(spec, self.config)))
+                await self._start_quietly(
+                    spec.id,
+                    lambda spec=spec: self.directory.start_camera(synthetic_camera(spec, self.config)),
+                )
         for stream in await self.directory.load_external():
             if not self.directory.has(stream.name):
-                await self._start_quietly(stream.name, lambda stream=stream: self.directory.start_external(stream))
+                await self._start_quietly(
+                    stream.name, lambda stream=stream: self.directory.start_external(stream)
+                )
 
     async def _restore_scan_interval(self) -> None:
         streams = self.directory.streams
@@ -198,13 +211,17 @@ class DiscoveryActor:
         try:
             await start()
         except Exception as exc:
-            log.error("cannot start configured camera", extra={"camera": camera_id, "error": describe_error(exc)})
+            log.error(
+                "cannot start configured camera", extra={"camera": camera_id, "error": describe_error(exc)}
+            )
 
     async def _remove_unaccounted(self, present: Iterable[str]) -> None:
         """After a restart: stop device cameras whose node is gone, and drop registry values nobody owns."""
         present = set(present)
         for camera in list(self.directory.registry.snapshot().values()):
-            is_gone_device = camera.source.kind is SourceKind.V4L2 and camera.source.device_path not in present
+            is_gone_device = (
+                camera.source.kind is SourceKind.V4L2 and camera.source.device_path not in present
+            )
             if is_gone_device or not self.directory.has(camera.id):
                 await self.directory.stop_camera(camera.id)
 
@@ -284,7 +301,10 @@ class DiscoveryActor:
             return
         self.probe_failures.pop(path, None)
         if not probed.is_capture:
-            log.debug("ignoring a node that is not a video capture node", extra={"device": path, "card": probed.caps.card})
+            log.debug(
+                "ignoring a node that is not a video capture node",
+                extra={"device": path, "card": probed.caps.card},
+            )
             self.ignored.add(path)
             self._attached.add(path)
             return

@@ -171,7 +171,9 @@ async def ffprobe_candidate(url: str, timeout: float, *, ffprobe: str = "ffprobe
     except OSError as exc:
         return ProbeResult(url, False, error=f"cannot run {ffprobe}: {exc.strerror or exc}")
     if done.returncode != 0:
-        return ProbeResult(url, False, error=_last_line(done.stderr) or f"ffprobe exited with {done.returncode}")
+        return ProbeResult(
+            url, False, error=_last_line(done.stderr) or f"ffprobe exited with {done.returncode}"
+        )
     return parse_ffprobe(url, done.stdout)
 
 
@@ -185,7 +187,11 @@ class ScanReport:
 
 
 async def scan_candidates(
-    urls: Sequence[str], prober: CandidateProber, *, timeout: float, concurrency: int = 4  # noqa: ASYNC109
+    urls: Sequence[str],
+    prober: CandidateProber,
+    *,
+    timeout: float,  # noqa: ASYNC109 - a budget per candidate, not for the whole call
+    concurrency: int = 4,
 ) -> ScanReport:
     """Probe every candidate, ``concurrency`` at a time; results keep the configured order."""
     started_at, began = time.time(), trio.current_time()

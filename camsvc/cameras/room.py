@@ -102,7 +102,10 @@ def build_cameras(
     streams.ensure_schema()
     urls = StreamUrls.from_config(services.config.mediamtx)
     directory = CameraDirectory(
-        services.registry, cfg, streams=streams, readers=readers if readers is not None else mediamtx_readers(services)
+        services.registry,
+        cfg,
+        streams=streams,
+        readers=readers if readers is not None else mediamtx_readers(services),
     )
     scanner = ExternalScanner(
         tuple(cfg.discovery_candidates),
@@ -118,6 +121,7 @@ def build_cameras(
         period=PERIOD,
     )
     directory.supervisor = sup
+    directory.scanner = scanner
     directory.on_id_released(discovery.id_released)
     services.registry.add_listener(status_publisher(services.bus, urls))
     services.health.add_check("cameras", discovery.health)

@@ -1,0 +1,172 @@
+"""Test doubles for the cameras room: probed capabilities, a scriptable prober, and a running room."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+import trio
+import trio.testing
+
+from camsvc.cameras import v4l2
+from camsvc.cameras.device_source import DeviceSource, FakeSource
+from camsvc.cameras.registry import CameraRegistry
+from camsvc.cameras.room import CamerasRoom, build_cameras
+from camsvc.config import Config, parse
+from camsvc.events import Event, EventBus
+from camsvc.health import Health
+from camsvc.services import Services
+from camsvc.storage.state import StateStore
+
+V4L2_CAP_VIDEO_CAPTURE = 0x1
+V4L2_CAP_META_CAPTURE = 0x00800000
+
+#: a typical USB webcam: MJPEG up to 1080p at 30, raw YUYV slow at large sizes
+WEBCAM_FORMATS: Mapping[str, Mapping[tuple[int, int], tuple[float, ...]]] = {
+    "MJPG": {(1920, 1080): (30.0, 15.0), (1280, 720): (30.0, 15.0), (640, 480): (30.0, 15.0)},
+    "YUYV": {(1280, 720): (10.0, 5.0), (640, 480): (30.0, 15.0)},
+}
+
+
+def probed(
+    formats: Mapping[str, Mapping[tuple[int, int], tuple[float, ...]]] = WEBCAM_FORMATS,
+    *,
+    card: str = "Fake Webcam",
+    capture: bool = True,
+) -> v4l2.Capabilities:
+    """A probe result as v4l2.probe returns it."""
+    caps = V4L2_CAP_VIDEO_CAPTURE if capture else V4L2_CAP_META_CAPTURE
+    device = v4l2.DeviceCaps("uvcvideo", card, "usb-0000:00:14.0-1", 0x60100, caps, caps, capture)
+    infos = tuple(
+        v4l2.FormatInfo(
+            fourcc,
+            fourcc,
+            fourcc in ("MJPG", "H264"),
+            tuple(v4l2.FrameSize(w, h, rates) for (w, h), rates in sizes.items()),
+        )
+        for fourcc, sizes in (formats.items() if capture else ())
+    )
+    return v4l2.Capabilities(device, infos)
+
+
+METADATA_NODE = probed(capture=False, card="Fake Webcam (metadata)")
+
+
+@attrs.define
+class FakeProber:
+    """``prober(path, timeout)``: answers from ``results`` (Capabilities or an exception to raise).
+
+    Unknown paths are capture nodes with the default webcam formats. ``gates[path]`` (a trio.Event) holds
+    the probe of that path until set, so tests can remove a device mid-probe.
+    """
+
+    results: dict[str, v4l2.Capabilities | Exception] = attrs.Factory(dict)
+    gates: dict[str, trio.Event] = attrs.Factory(dict)
+    calls: list[str] = attrs.Factory(list)
+    in_progress: set[str] = attrs.Factory(set)
+
+    async def __call__(self, path: str, timeout: float) -> v4l2.Capabilities:  # noqa: ASYNC109
+        self.calls.append(path)
+        self.in_progress.add(path)
+        try:
+            gate = self.gates.get(path)
+            if gate is not None:
+                await gate.wait()
+            await trio.lowlevel.checkpoint()
+            result = self.results.get(path, probed())
+            if isinstance(result, Exception):
+                raise result
+            return result
+        finally:
+            self.in_progress.discard(path)
+
+
+def make_config(tmp_path: Path, **cameras: Any) -> Config:
+    raw = {
+        "storage": {"state_dir": str(tmp_path / "state")},
+        "recording": {"dir": str(tmp_path / "recordings")},
+        "snapshots": {"dir": str(tmp_path / "snapshots")},
+        "cameras": {"debounce": 0, **cameras},
+    }
+    return parse(raw, environ={})
+
+
+@attrs.define(eq=False)
+class Room:
+    room: CamerasRoom
+    services: Services
+    events: list[Event]
+    source: DeviceSource | None
+
+    @property
+    def directory(self):  # type: ignore[no-untyped-def]
+        return self.room.directory
+
+    @property
+    def registry(self) -> CameraRegistry:
+        return self.services.registry
+
+    def topics(self, topic: str = "camera_status_update") -> list[dict[str, Any]]:
+        return [e.params for e in self.events if e.topic == topic]
+
+    def child(self, name: str):  # type: ignore[no-untyped-def]
+        return next((c for c in self.room.supervisor.snapshot().children if c.name == name), None)
+
+
+async def settle() -> None:
+    """Let every task run until all are blocked (no threads are involved with the fakes)."""
+    await trio.testing.wait_all_tasks_blocked()
+
+
+async def eventually(predicate: Callable[[], Any], *, within: float = 5.0, what: str = "condition") -> Any:
+    """Poll ``predicate`` with a deadline (for conditions that involve worker threads or restarts)."""
+    with trio.move_on_after(within):
+        while True:
+            value = predicate()
+            if value:
+                return value
+            await trio.sleep(0.005)
+    raise AssertionError(f"timed out after {within} s waiting for {what}")
+
+
+@contextlib.asynccontextmanager
+async def running_room(
+    tmp_path: Path,
+    *,
+    config: Config | None = None,
+    source: DeviceSource | None = None,
+    use_config_source: bool = False,
+    prober: Any = None,
+    readers: Any = None,
+    candidate_prober: Any = None,
+    store_path: Path | None = None,
+) -> AsyncIterator[Room]:
+    """A cameras room (sub-supervisor, discovery, directory) running on its own, with an event log."""
+    config = config or make_config(tmp_path)
+    if source is None and not use_config_source:
+        source = FakeSource()
+    store = StateStore(store_path or tmp_path / "state" / "camsvc.db")
+    store.open()
+    holder: dict[str, CamerasRoom] = {}
+    health = Health(lambda: holder["room"].supervisor.snapshot(), version="test")
+    services = Services(config=config, bus=EventBus(), registry=CameraRegistry(), health=health, store=store)
+    events: list[Event] = []
+    services.bus.subscribe(events.append)
+    room = build_cameras(
+        services,
+        source=source,
+        prober=prober or FakeProber(),
+        readers=readers,
+        candidate_prober=candidate_prober,
+    )
+    holder["room"] = room
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(room.supervisor.run)
+            yield Room(room, services, events, source)
+            nursery.cancel_scope.cancel()
+    finally:
+        store.close()
