@@ -135,7 +135,9 @@ async def test_durations_are_normalised(api: httpx.AsyncClient, given: str, show
 
 
 async def test_get_returns_effective_config_with_name(api: httpx.AsyncClient) -> None:
-    await api.post("/v3/config/paths/add/group/cam1", json={"runOnDemand": "ffmpeg x", "recordMaxPartSize": "2097152B"})
+    await api.post(
+        "/v3/config/paths/add/group/cam1", json={"runOnDemand": "ffmpeg x", "recordMaxPartSize": "2097152B"}
+    )
     conf = (await api.get("/v3/config/paths/get/group/cam1")).json()
     assert conf["name"] == "group/cam1"
     assert conf["runOnDemand"] == "ffmpeg x"
@@ -224,7 +226,9 @@ async def test_replace_is_an_upsert(api: httpx.AsyncClient) -> None:
         ("cam", {"source": "rtsp://host:port/x"}, "'rtsp://host:port/x' is not a valid URL"),
     ],
 )  # fmt: skip
-async def test_validation_messages(api: httpx.AsyncClient, name: str, body: dict[str, Any], message: str) -> None:
+async def test_validation_messages(
+    api: httpx.AsyncClient, name: str, body: dict[str, Any], message: str
+) -> None:
     resp = await api.post(f"/v3/config/paths/add/{name}", json=body)
     assert resp.status_code == 400
     assert error_of(resp) == message
@@ -250,7 +254,9 @@ async def test_valid_special_configurations_are_accepted(api: httpx.AsyncClient)
 async def test_whole_config_is_revalidated(api: httpx.AsyncClient) -> None:
     resp = await api.patch("/v3/config/pathdefaults/patch", json={"recordPath": "./x/%Y-%m-%d_%H-%M-%S"})
     assert resp.status_code == 400 and error_of(resp) == "'recordPath' must contain %path"
-    assert (await api.get("/v3/config/pathdefaults/get")).json()["recordPath"].startswith("./recordings/%path")
+    assert (
+        (await api.get("/v3/config/pathdefaults/get")).json()["recordPath"].startswith("./recordings/%path")
+    )
     # enabling playback makes %f mandatory in every entry
     await api.post("/v3/config/paths/add/cam1", json={"recordPath": "./r/%path/%Y-%m-%d_%H-%M-%S"})
     resp = await api.patch("/v3/config/global/patch", json={"playback": True})
@@ -302,17 +308,30 @@ async def test_pagination(api: httpx.AsyncClient) -> None:
         ({"itemsPerPage": "0"}, "invalid items per page"),
         ({"itemsPerPage": "x"}, 'strconv.ParseUint: parsing "x": invalid syntax'),
         ({"page": "-1"}, 'strconv.ParseUint: parsing "-1": invalid syntax'),
-        ({"page": "99999999999999999999"}, 'strconv.ParseUint: parsing "99999999999999999999": value out of range'),
+        (
+            {"page": "99999999999999999999"},
+            'strconv.ParseUint: parsing "99999999999999999999": value out of range',
+        ),
     ],
 )
-async def test_bad_pagination_parameters(api: httpx.AsyncClient, params: dict[str, str], message: str) -> None:
+async def test_bad_pagination_parameters(
+    api: httpx.AsyncClient, params: dict[str, str], message: str
+) -> None:
     resp = await api.get("/v3/paths/list", params=params)
     assert resp.status_code == 400
     assert error_of(resp) == message
 
 
 async def test_empty_lists_are_empty_arrays(api: httpx.AsyncClient) -> None:
-    for group in ["paths", "rtspconns", "rtspsessions", "rtmpconns", "hlsmuxers", "webrtcsessions", "srtconns"]:
+    for group in [
+        "paths",
+        "rtspconns",
+        "rtspsessions",
+        "rtmpconns",
+        "hlsmuxers",
+        "webrtcsessions",
+        "srtconns",
+    ]:
         body = (await api.get(f"/v3/{group}/list")).json()
         assert body == {"itemCount": 0, "pageCount": 0, "items": []}, group
 
@@ -370,7 +389,9 @@ async def test_auth_required_when_configured(tmp_path: Path) -> None:
         assert (await client.get("/v3/info", auth=("admin", "s3cret"))).status_code == 200
         bearer = {"Authorization": "Bearer admin:s3cret"}
         assert (await client.get("/v3/info", headers=bearer)).status_code == 200
-        users = (await client.get("/v3/config/global/get", auth=("admin", "s3cret"))).json()["authInternalUsers"]
+        users = (await client.get("/v3/config/global/get", auth=("admin", "s3cret"))).json()[
+            "authInternalUsers"
+        ]
         assert {"user": "admin", "pass": "<redacted>"}.items() <= users[1].items()
 
 
@@ -413,7 +434,9 @@ async def test_injected_failures_hangs_and_delays(emu: Emulator, api: httpx.Asyn
     assert ("GET", "/v3/config/paths/list", 503) in statuses
 
 
-async def test_restart_forgets_api_made_config_and_changes_started(emu: Emulator, api: httpx.AsyncClient) -> None:
+async def test_restart_forgets_api_made_config_and_changes_started(
+    emu: Emulator, api: httpx.AsyncClient
+) -> None:
     before = (await api.get("/v3/info")).json()["started"]
     await api.post("/v3/config/paths/add/cam1", json={})
     async with trio.open_nursery() as nursery:

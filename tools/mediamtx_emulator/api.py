@@ -353,8 +353,8 @@ class ControlApi:
                         pass
             items = []
             for name in sorted(names):
-                conf = store.find(name).conf
-                segments = list_segments(base, conf["recordPath"], conf["recordFormat"], name)
+                match = store.find(name).conf
+                segments = list_segments(base, match["recordPath"], match["recordFormat"], name)
                 items.append({"name": name, "segments": [{"start": s.start_text} for s in segments]})
             return items
 

@@ -167,14 +167,15 @@ class Emulator:
             with trio.CancelScope() as scope:
                 self._api_scope = scope
                 task_status.started()
-                await trio.serve_listeners(
-                    lambda stream: handle_connection(stream, self.api.handle), self._api_listeners
-                )
+                await trio.serve_listeners(self._serve_http_conn, self._api_listeners)
         finally:
             for listener in self._api_listeners:
                 with trio.CancelScope(shield=True):
                     await listener.aclose()
             self._api_done.set()
+
+    async def _serve_http_conn(self, stream: trio.SocketStream) -> None:
+        await handle_connection(stream, self.api.handle)
 
     async def _stop_api(self) -> None:
         if self._api_scope is not None:

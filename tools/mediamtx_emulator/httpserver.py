@@ -55,20 +55,23 @@ def _parse_target(target: str) -> tuple[str, dict[str, str]]:
     return urllib.parse.unquote(raw_path), query
 
 
-async def _next_event(conn: h11.Connection, stream: trio.abc.Stream) -> h11.Event | type[h11.NEED_DATA]:
+async def _next_event(conn: h11.Connection, stream: trio.abc.Stream) -> h11.Event:
     while True:
         event = conn.next_event()
+        if event is h11.PAUSED:
+            return h11.ConnectionClosed()  # pipelined data after a response we will close on
         if event is not h11.NEED_DATA:
+            assert isinstance(event, h11.Event)
             return event
         data = await stream.receive_some(_READ_SIZE)
-        conn.receive_data(data)
+        conn.receive_data(bytes(data))
         if not data and conn.their_state is h11.DONE:
             return h11.ConnectionClosed()
 
 
 async def _read_request(conn: h11.Connection, stream: trio.abc.Stream, client_host: str) -> Request | None:
     event = await _next_event(conn, stream)
-    if isinstance(event, h11.ConnectionClosed) or event is h11.NEED_DATA:
+    if isinstance(event, h11.ConnectionClosed):
         return None
     if not isinstance(event, h11.Request):
         return None
