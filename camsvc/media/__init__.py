@@ -1,0 +1,1 @@
+"""Media: the ffmpeg runner, snapshots and recording sessions."""
