@@ -1,0 +1,268 @@
+"""Recordings and snapshots on disk: listing, info and deletion.
+
+A listing is a cheap ``os.scandir`` of one directory (no ffprobe), filtered,
+sorted newest first and sliced; only the returned page is probed for its
+duration, within a time budget, and what was probed once is cached
+(:mod:`camsvc.storage.probe_cache`). Temp files (dot-prefixed), symlinks,
+foreign extensions and the segment MediaMTX is still writing are never listed,
+and the segment being written cannot be deleted.
+"""
+
+from __future__ import annotations
+
+import enum
+import errno
+import logging
+import os
+import stat
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+import trio
+
+from ..errors import InvalidState, NotFound
+from ..health import iso
+from ..media.ffmpeg import MediaInfo
+from . import names
+from .probe_cache import FileKey, ProbeCache
+
+log = logging.getLogger("camsvc.storage.files")
+
+#: a segment may carry a start stamp slightly before the session's own start (clock granularity)
+SESSION_SLACK = 1.0
+
+
+class FileKind(enum.Enum):
+    RECORDING = "recording"
+    SNAPSHOT = "snapshot"
+
+    @property
+    def url_segment(self) -> str:
+        """The path segment in download URLs (``/files/<segment>/<name>``)."""
+        return self.value + "s"
+
+    @property
+    def extensions(self) -> tuple[str, ...]:
+        return names.RECORDING_EXTENSIONS if self is FileKind.RECORDING else names.SNAPSHOT_EXTENSIONS
+
+    @classmethod
+    def from_url_segment(cls, segment: str) -> FileKind | None:
+        return {"recordings": cls.RECORDING, "snapshots": cls.SNAPSHOT}.get(segment)
+
+
+@attrs.frozen
+class FileEntry:
+    name: str
+    size: int
+    mtime_ns: int
+    #: wall-clock creation time: the time the name encodes, else the modification time
+    created: float
+    device: str | None
+
+    @property
+    def modified(self) -> float:
+        return self.mtime_ns / 1e9
+
+    def key(self, directory: str) -> FileKey:
+        return FileKey(os.path.join(directory, self.name), self.mtime_ns, self.size)
+
+
+@attrs.frozen
+class FilePage:
+    files: list[FileEntry]
+    total: int
+    limit: int
+    offset: int
+    #: media facts of the page's files that are known (probed now or earlier)
+    media: dict[str, MediaInfo | None]
+
+
+def in_progress_segments(entries: Iterable[FileEntry], active: Mapping[str, float]) -> set[str]:
+    """Names of the segments being written: per recording camera, its newest segment of the session."""
+    newest: dict[str, FileEntry] = {}
+    for entry in entries:
+        start = active.get(entry.device or "")
+        if start is None or entry.created < start - SESSION_SLACK:
+            continue
+        best = newest.get(entry.device or "")
+        if best is None or (entry.created, entry.name) > (best.created, best.name):
+            newest[entry.device or ""] = entry
+    return {e.name for e in newest.values()}
+
+
+class FileStore:
+    """One directory of media files of one kind."""
+
+    def __init__(
+        self,
+        kind: FileKind,
+        directory: str | os.PathLike[str],
+        probes: ProbeCache,
+        *,
+        active: Callable[[], Mapping[str, float]] = dict,
+        device_hint: Callable[[str], str | None] = lambda _name: None,
+        probe_budget: float = 1.0,
+    ) -> None:
+        self.kind = kind
+        self.directory = os.fspath(directory)
+        self.probes = probes
+        #: camera id → session start of cameras recording now (recordings only)
+        self._active = active
+        #: device of names we did not generate (custom snapshot names), remembered by whoever made them
+        self._device_hint = device_hint
+        self.probe_budget = probe_budget
+
+    # ------------------------------------------------------------------ scanning
+
+    def ensure_dir(self) -> None:
+        Path(self.directory).mkdir(parents=True, exist_ok=True)
+
+    def scan_sync(self) -> list[FileEntry]:
+        """Every listable file (regular, not hidden, our extensions), unsorted; runs on a worker thread."""
+        out: list[FileEntry] = []
+        extensions = self.kind.extensions
+        try:
+            iterator = os.scandir(self.directory)
+        except FileNotFoundError:
+            return out
+        with iterator:
+            for entry in iterator:
+                name = entry.name
+                if name.startswith(".") or not name.lower().endswith(extensions):
+                    continue
+                try:
+                    if not entry.is_file(follow_symlinks=False):
+                        continue
+                    st = entry.stat(follow_symlinks=False)
+                except OSError:
+                    continue  # deleted while we looked
+                out.append(self._entry(name, st))
+        return out
+
+    def _entry(self, name: str, st: os.stat_result) -> FileEntry:
+        created = names.name_time(name)
+        device = names.device_of(name) or self._device_hint(name)
+        return FileEntry(
+            name, st.st_size, st.st_mtime_ns, created if created is not None else st.st_mtime, device
+        )
+
+    async def scan(self) -> list[FileEntry]:
+        return await trio.to_thread.run_sync(self.scan_sync)
+
+    def in_progress(self, entries: Iterable[FileEntry]) -> set[str]:
+        if self.kind is not FileKind.RECORDING:
+            return set()
+        active = self._active()
+        return in_progress_segments(entries, active) if active else set()
+
+    async def listable(self) -> list[FileEntry]:
+        """The files a listing shows, newest first."""
+        entries = await self.scan()
+        busy = self.in_progress(entries)
+        files = [e for e in entries if e.name not in busy]
+        files.sort(key=lambda e: (e.created, e.name), reverse=True)
+        return files
+
+    # ------------------------------------------------------------------ API operations
+
+    async def list(self, *, limit: int, offset: int, device: str | None = None) -> FilePage:
+        files = await self.listable()
+        if device is not None:
+            files = [e for e in files if e.device == device]
+        page = files[offset : offset + limit]
+        keys = {e.name: e.key(self.directory) for e in page}
+        if self.kind is FileKind.RECORDING and page:
+            await self.probes.fill(list(keys.values()), budget=self.probe_budget)
+        media: dict[str, MediaInfo | None] = {}
+        for name, key in keys.items():
+            known, info = self.probes.lookup(key)
+            if known:
+                media[name] = info
+        return FilePage(page, len(files), limit, offset, media)
+
+    def stat(self, name: str) -> FileEntry:
+        """The entry of one validated name (NotFound if absent, a symlink, or outside the directory)."""
+        path = names.resolve_inside(self.directory, name)
+        if not name.lower().endswith(self.kind.extensions):
+            raise NotFound("file", name)
+        try:
+            st = os.stat(path, follow_symlinks=False)
+        except OSError:
+            raise NotFound("file", name) from None
+        if not stat.S_ISREG(st.st_mode):
+            raise NotFound("file", name)
+        return self._entry(name, st)
+
+    async def info(self, name: str) -> tuple[FileEntry, MediaInfo | None]:
+        """One file's entry and its media facts (probed unless cached)."""
+        names.validate_name(name)
+        entry = await trio.to_thread.run_sync(self.stat, name)
+        info = await self.probes.get(entry.key(self.directory))
+        return entry, info
+
+    async def is_in_progress(self, name: str) -> bool:
+        if self.kind is not FileKind.RECORDING or not self._active():
+            return False
+        return name in self.in_progress(await self.scan())
+
+    async def delete(self, name: str) -> FileEntry:
+        """Delete one file; the segment still being written is refused with ``file_in_use``."""
+        names.validate_name(name)
+        entry = await trio.to_thread.run_sync(self.stat, name)
+        if await self.is_in_progress(name):
+            raise InvalidState("file_in_use", f"{name} is still being written")
+        await self.remove(entry)
+        return entry
+
+    async def remove(self, entry: FileEntry) -> bool:
+        """Unlink a file found by a scan (retention); False when it was already gone."""
+        path = os.path.join(self.directory, entry.name)
+
+        def unlink() -> bool:
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                return False
+            except IsADirectoryError:
+                raise NotFound("file", entry.name) from None
+            except OSError as exc:
+                if exc.errno == errno.EISDIR:
+                    raise NotFound("file", entry.name) from None
+                raise
+            return True
+
+        removed = await trio.to_thread.run_sync(unlink)
+        self.probes.forget(path)
+        if removed:
+            log.info("file deleted", extra={"file": entry.name, "kind": self.kind.value, "bytes": entry.size})
+        return removed
+
+    def total_size_sync(self) -> int:
+        return sum(e.size for e in self.scan_sync())
+
+
+def file_object(
+    kind: FileKind,
+    entry: FileEntry,
+    download_url: str,
+    media: MediaInfo | None = None,
+    *,
+    with_duration: bool,
+) -> dict[str, Any]:
+    """The spec's file object: ``{filename, file_size, created_time, modified_time, download_url, device, format, duration?}``."""
+    doc: dict[str, Any] = {
+        "filename": entry.name,
+        "file_size": entry.size,
+        "created_time": iso(entry.created),
+        "modified_time": iso(entry.modified),
+        "download_url": download_url,
+        "device": entry.device,
+        "format": names.format_of(entry.name),
+    }
+    if kind is FileKind.RECORDING and (with_duration or (media is not None and media.duration is not None)):
+        doc["duration"] = (
+            round(media.duration, 3) if media is not None and media.duration is not None else None
+        )
+    return doc

@@ -1,0 +1,39 @@
+"""The ``housekeeping`` root child: runs the retention cleanup every ``storage.housekeeping_interval``.
+
+It deletes nothing unless an admin enabled an age or size policy; with the
+default (manual, disabled) policy each tick is a no-op.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import attrs
+import trio
+
+from .retention import Retention
+
+log = logging.getLogger("camsvc.storage.housekeeping")
+
+
+@attrs.define(eq=False)
+class Housekeeping:
+    retention: Retention
+    interval: float
+    runs: int = 0
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        while True:
+            await trio.sleep(self.interval)
+            await self.tick()
+
+    async def tick(self) -> None:
+        if not self.retention.policy.active:
+            return
+        try:
+            await self.retention.cleanup()
+        except OSError as exc:
+            # A failing disk must not restart-loop the child; the next tick retries.
+            log.warning("housekeeping cleanup failed", extra={"error": str(exc)})
+        self.runs += 1
