@@ -197,6 +197,15 @@ class RecordingConfig:
     dir: str = doc("/var/recordings", "Where MediaMTX writes recording segments.")
     format: Annotated[str, OneOf(("fmp4", "mpegts"))] = doc("fmp4", "Default recording container.")
     segment_duration: Annotated[float, Range(1, 86400)] = doc(1800.0, "Seconds per segment (MediaMTX recordSegmentDuration).")
+    sync_timeout: Positive = doc(
+        10.0, "Seconds start/stop_recording wait for MediaMTX to apply the change (start fails with -32050 after)."
+    )
+    first_segment_wait: Seconds = doc(
+        3.0, "Seconds start_recording waits for MediaMTX's first segment to learn its real file name."
+    )
+    resume_grace: Seconds = doc(
+        15.0, "After a restart, seconds a session left RECORDING waits for its camera before it is closed."
+    )
 
 
 @attrs.frozen
@@ -205,6 +214,9 @@ class SnapshotsConfig:
     format: Annotated[str, OneOf(("jpg", "png"))] = doc("jpg", "Default snapshot format.")
     quality: Annotated[int, Range(1, 100)] = doc(90, "Default JPEG quality (1-100).")
     timeout: Positive = doc(15.0, "Upper bound in seconds for one take_snapshot across all tiers.")
+    rtsp_timeout: Positive = doc(5.0, "Seconds to grab a frame from a stream already up in MediaMTX.")
+    direct_timeout: Positive = doc(8.0, "Seconds to grab a frame straight from an idle local camera.")
+    on_demand_timeout: Positive = doc(12.0, "Seconds to grab a frame while MediaMTX starts an on-demand stream.")
 
 
 @attrs.frozen
@@ -213,6 +225,10 @@ class StorageConfig:
     warn_percent: Percent = doc(80.0, "Disk usage that raises low_space_warning.")
     block_percent: Percent = doc(95.0, "Disk usage at which new recordings/snapshots are refused (-32007).")
     housekeeping_interval: Positive = doc(3600.0, "Seconds between retention runs (only with an admin-enabled policy).")
+    probe_budget: Seconds = doc(
+        1.0, "Seconds a listing may spend reading durations (ffprobe) of its page's uncached files."
+    )
+    probe_timeout: Positive = doc(10.0, "Seconds allowed for reading one file's media facts (ffprobe).")
 
 
 @attrs.frozen

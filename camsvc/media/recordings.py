@@ -1,0 +1,641 @@
+"""Recording sessions: MediaMTX writes the files, we own the session around them.
+
+A session is started by setting ``Camera.recording`` through the camera actor
+(the reconciler turns that into ``record: true`` on the camera's MediaMTX path)
+and waiting for ``mediamtx.sync`` to confirm MediaMTX accepted it; if it did
+not, the desired state is rolled back and the caller gets -32050. Stopping
+clears it again. A session's files are the segments MediaMTX wrote for that
+camera between the session's start and end (``<camera>_<local time>-<µs>.<ext>``).
+
+Sessions are rows in SQLite, written *before* the desired state changes, so a
+crash at any point leaves a row that the next start reconciles: a session left
+``RECORDING`` is resumed when its camera shows up within ``recording.resume_grace``
+(the same session id; MediaMTX usually kept recording meanwhile), otherwise it is
+closed as FAILED with its real end time (its newest segment's mtime) and its files.
+Nothing here ever deletes or rewrites a segment.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import attrs
+import trio
+
+from ..cameras.model import Camera, CameraStatus, RecordingState
+from ..cameras.registry import CameraRegistry
+from ..errors import CamsvcError, DependencyFailed, InvalidParams, InvalidState, NotFound
+from ..events import EventBus
+from ..health import iso
+from ..storage import names
+from ..storage.disk import StorageGate
+from ..storage.files import SESSION_SLACK, FileEntry
+from ..storage.state import StateStore
+from .deps import CameraDirectoryLike, MediamtxLike
+
+log = logging.getLogger("camsvc.media.recordings")
+
+RECORDING, STOPPED, FAILED = "RECORDING", "STOPPED", "FAILED"
+#: API format → MediaMTX recordFormat (``mp4`` is accepted and reported as given)
+FORMATS = {"fmp4": "fmp4", "mp4": "fmp4", "mpegts": "mpegts"}
+
+SCHEMA = [
+    """
+    CREATE TABLE recording_sessions (
+        session_id TEXT PRIMARY KEY,
+        device TEXT NOT NULL,
+        filename TEXT NOT NULL,
+        format TEXT NOT NULL,
+        record_format TEXT NOT NULL,
+        start_time REAL NOT NULL,
+        duration INTEGER,
+        status TEXT NOT NULL,
+        end_time REAL,
+        reason TEXT,
+        files TEXT NOT NULL DEFAULT '[]',
+        file_size INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX recording_sessions_status ON recording_sessions(status);
+    CREATE INDEX recording_sessions_device ON recording_sessions(device, start_time)
+    """
+]
+
+Scan = Callable[[], Awaitable[list[FileEntry]]]
+
+
+@attrs.frozen
+class Session:
+    session_id: str
+    device: str
+    #: the first segment's name (provisional until MediaMTX created it)
+    filename: str
+    #: as the client asked (fmp4 | mp4 | mpegts)
+    format: str
+    #: what MediaMTX writes (fmp4 | mpegts)
+    record_format: str
+    start_time: float
+    #: requested seconds; None = until stopped
+    duration: int | None = None
+    status: str = RECORDING
+    end_time: float | None = None
+    reason: str | None = None
+    files: tuple[str, ...] = ()
+    file_size: int = 0
+
+    def state(self) -> RecordingState:
+        return RecordingState(
+            self.session_id, self.filename, self.start_time, self.record_format, self.duration
+        )
+
+    def elapsed(self, now: float | None = None) -> float:
+        end = self.end_time if self.end_time is not None else (time.time() if now is None else now)
+        return round(max(0.0, end - self.start_time), 3)
+
+    @classmethod
+    def from_row(cls, row: Any) -> Session:
+        return cls(
+            row["session_id"],
+            row["device"],
+            row["filename"],
+            row["format"],
+            row["record_format"],
+            row["start_time"],
+            row["duration"],
+            row["status"],
+            row["end_time"],
+            row["reason"],
+            tuple(json.loads(row["files"] or "[]")),
+            row["file_size"] or 0,
+        )
+
+
+@attrs.frozen
+class StartResult:
+    session: Session
+    low_space_warning: bool
+
+
+def provisional_filename(camera_id: str, start: float, record_format: str) -> str:
+    """The name MediaMTX would give a segment starting exactly at ``start`` (used until the real one exists)."""
+    micro = int(round((start % 1) * 1e6)) % 1_000_000
+    ext = "ts" if record_format == "mpegts" else "mp4"
+    return f"{camera_id}_{names.stamp(start)}-{micro:06d}.{ext}"
+
+
+def session_segments(
+    entries: list[FileEntry], device: str, start: float, end: float | None
+) -> list[FileEntry]:
+    """The segments of ``device`` that began within [start, end] (end None = open), oldest first."""
+    out = [
+        e
+        for e in entries
+        if e.device == device
+        and names.SEGMENT_NAME.fullmatch(e.name)
+        and e.created >= start - SESSION_SLACK
+        and (end is None or e.created <= end)
+    ]
+    out.sort(key=lambda e: (e.created, e.name))
+    return out
+
+
+class Recordings:
+    """Owns every recording session; one per camera at a time."""
+
+    def __init__(
+        self,
+        *,
+        directory: str,
+        registry: CameraRegistry,
+        store: StateStore,
+        bus: EventBus,
+        gate: StorageGate,
+        scan: Scan,
+        cameras: Callable[[], CameraDirectoryLike | None],
+        mediamtx: Callable[[], MediamtxLike | None],
+        default_format: str = "fmp4",
+        sync_timeout: float = 10.0,
+        first_segment_wait: float = 3.0,
+        resume_grace: float = 15.0,
+        poll_interval: float = 0.2,
+    ) -> None:
+        self.directory = directory
+        self._registry = registry
+        self._store = store
+        self._bus = bus
+        self._gate = gate
+        self._scan = scan
+        self._cameras = cameras
+        self._mediamtx = mediamtx
+        self.default_format = default_format
+        self.sync_timeout = sync_timeout
+        self.first_segment_wait = first_segment_wait
+        self.resume_grace = resume_grace
+        self.poll_interval = poll_interval
+        #: sessions recording now, by camera id
+        self._active: dict[str, Session] = {}
+        #: sessions found RECORDING at start, not yet resumed or closed
+        self._recovering: dict[str, Session] = {}
+        self._locks: dict[str, trio.Lock] = {}
+        self._timers: dict[str, trio.CancelScope] = {}
+        self._nursery: trio.Nursery | None = None
+        self._removal_hooked = False
+        self.recovered: list[tuple[str, str]] = []  # (session_id, "resumed" | "closed") for tests and logs
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def open(self) -> None:
+        """Create the table and load sessions a crash left RECORDING (synchronous, at build time)."""
+        self._store.ensure_schema("recordings", SCHEMA)
+        rows = self._store.run_sync(
+            lambda c: c.execute("SELECT * FROM recording_sessions WHERE status = ?", (RECORDING,)).fetchall()
+        )
+        for row in rows:
+            session = Session.from_row(row)
+            self._recovering[session.session_id] = session
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """The ``recordings`` child: duration timers, crash recovery, the camera-removed hook."""
+        self._hook_removal()
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                for session in list(self._active.values()):
+                    self._schedule_timer(session)  # a restart of this child re-arms timers
+                for session in list(self._recovering.values()):
+                    nursery.start_soon(self._recover, session)
+                task_status.started()
+                await trio.sleep_forever()
+        finally:
+            self._nursery = None
+            self._timers.clear()
+
+    def _hook_removal(self) -> None:
+        directory = self._cameras()
+        if directory is not None and not self._removal_hooked:
+            directory.on_removed(self._on_camera_removed)
+            self._removal_hooked = True
+
+    # ------------------------------------------------------------------ queries
+
+    def active(self) -> Mapping[str, Session]:
+        return dict(self._active)
+
+    def active_starts(self) -> dict[str, float]:
+        """camera id → start of the session recording it now (also sessions awaiting recovery:
+        MediaMTX may still be writing their newest segment)."""
+        starts = {s.device: s.start_time for s in self._recovering.values()}
+        starts.update({cam: s.start_time for cam, s in self._active.items()})
+        return starts
+
+    @property
+    def active_count(self) -> int:
+        return len(self._active)
+
+    def session_for(self, camera_id: str) -> Session | None:
+        return self._active.get(camera_id)
+
+    async def get(self, session_id: str) -> Session | None:
+        row = await self._store.fetchone(
+            "SELECT * FROM recording_sessions WHERE session_id = ?", (session_id,)
+        )
+        return Session.from_row(row) if row is not None else None
+
+    def status(self, device: str) -> dict[str, Any]:
+        """get_recording_status (spec §4)."""
+        camera = self._camera(device)
+        session = self._active.get(camera.id)
+        if session is None:
+            return {
+                "device": camera.id,
+                "recording": False,
+                "session_id": None,
+                "filename": None,
+                "start_time": None,
+                "elapsed": None,
+                "duration": None,
+            }
+        return {
+            "device": camera.id,
+            "recording": True,
+            "session_id": session.session_id,
+            "filename": session.filename,
+            "start_time": iso(session.start_time),
+            "elapsed": session.elapsed(),
+            "duration": session.duration,
+            "format": session.format,
+        }
+
+    def _camera(self, device: str) -> Camera:
+        camera = self._registry.get(device)
+        if camera is None:
+            raise NotFound("camera", device)
+        return camera
+
+    def _lock(self, camera_id: str) -> trio.Lock:
+        return self._locks.setdefault(camera_id, trio.Lock())
+
+    # ------------------------------------------------------------------ start
+
+    async def start(
+        self, device: str, *, duration: int | None = None, format: str | None = None
+    ) -> StartResult:  # noqa: A002
+        camera = self._camera(device)
+        fmt = format if format is not None else self.default_format
+        if fmt not in FORMATS:
+            raise InvalidParams("format", "invalid_value", f"format must be one of {', '.join(FORMATS)}")
+        if duration is not None and (
+            not isinstance(duration, int) or isinstance(duration, bool) or duration <= 0
+        ):
+            raise InvalidParams("duration", "out_of_range", "duration must be a whole number of seconds > 0")
+        async with self._lock(camera.id):
+            camera = self._camera(camera.id)
+            if camera.id in self._active or camera.recording is not None or self._recovering_for(camera.id):
+                raise InvalidState("already_recording", f"camera {camera.id} is already recording")
+            if camera.status is not CameraStatus.CONNECTED:
+                raise InvalidState("camera_disconnected", f"camera {camera.id} is {camera.status.value}")
+            gate = self._gate.check(self.directory)
+            gateway = self._require_mediamtx()
+            gateway.ensure_available()
+            directory = self._require_cameras()
+            actor = directory.actor(camera.id)
+
+            start = time.time()
+            record_format = FORMATS[fmt]
+            session = Session(
+                str(uuid.uuid4()),
+                camera.id,
+                provisional_filename(camera.id, start, record_format),
+                fmt,
+                record_format,
+                start,
+                duration,
+            )
+            # Persist first: a crash from here on leaves a row the next start reconciles.
+            await self._insert(session)
+            actor.set_recording(session.state())
+            try:
+                await gateway.sync(self.sync_timeout)
+            except Exception as exc:
+                await self._roll_back(session, actor)
+                if isinstance(exc, CamsvcError) and not isinstance(exc, DependencyFailed):
+                    raise
+                detail = exc.data.get("detail", str(exc)) if isinstance(exc, CamsvcError) else str(exc)
+                raise DependencyFailed(
+                    "mediamtx", f"MediaMTX did not accept the recording: {detail}"
+                ) from None
+            self._active[camera.id] = session
+            log.info(
+                "recording started", extra={"camera": camera.id, "session": session.session_id, "format": fmt}
+            )
+
+            first = await self._wait_first_segment(session, self.first_segment_wait)
+            if first is not None:
+                session = await self._rename(session, first)
+            elif self._nursery is not None:
+                self._nursery.start_soon(self._adopt_first_segment, session.session_id)
+            self._schedule_timer(session)
+        self._publish(session)
+        return StartResult(session, gate.warning)
+
+    def _recovering_for(self, camera_id: str) -> bool:
+        return any(s.device == camera_id for s in self._recovering.values())
+
+    def _require_mediamtx(self) -> MediamtxLike:
+        gateway = self._mediamtx()
+        if gateway is None:
+            raise DependencyFailed("mediamtx", "MediaMTX is not configured", reason="mediamtx_unavailable")
+        return gateway
+
+    def _require_cameras(self) -> CameraDirectoryLike:
+        directory = self._cameras()
+        if directory is None:
+            raise DependencyFailed("cameras", "camera actors are not running")
+        self._hook_removal()
+        return directory
+
+    async def _roll_back(self, session: Session, actor: Any) -> None:
+        with trio.CancelScope(shield=True):
+            try:
+                actor.set_recording(None)
+            except Exception:
+                log.exception("could not clear the recording state after a failed start")
+            await self._store.execute(
+                "DELETE FROM recording_sessions WHERE session_id = ?", (session.session_id,)
+            )
+        log.warning(
+            "recording start rolled back", extra={"camera": session.device, "session": session.session_id}
+        )
+
+    async def _wait_first_segment(self, session: Session, wait: float) -> str | None:
+        with trio.move_on_after(wait):
+            while True:
+                segments = session_segments(await self._scan(), session.device, session.start_time, None)
+                if segments:
+                    return segments[0].name
+                await trio.sleep(self.poll_interval)
+        return None
+
+    async def _adopt_first_segment(self, session_id: str, patience: float = 120.0) -> None:
+        """Later: take the real first segment's name once MediaMTX wrote it (slow stream start)."""
+        with trio.move_on_after(patience):
+            while True:
+                await trio.sleep(max(self.poll_interval, 1.0))
+                session = next((s for s in self._active.values() if s.session_id == session_id), None)
+                if session is None:
+                    return
+                segments = session_segments(await self._scan(), session.device, session.start_time, None)
+                if segments:
+                    async with self._lock(session.device):
+                        current = self._active.get(session.device)
+                        if current is not None and current.session_id == session_id:
+                            await self._rename(current, segments[0].name)
+                    return
+        log.warning("recording has written no segment yet", extra={"session": session_id})
+
+    async def _rename(self, session: Session, filename: str) -> Session:
+        if filename == session.filename:
+            return session
+        session = attrs.evolve(session, filename=filename)
+        await self._store.execute(
+            "UPDATE recording_sessions SET filename = ? WHERE session_id = ?", (filename, session.session_id)
+        )
+        self._active[session.device] = session
+        directory = self._cameras()
+        if directory is not None:
+            try:
+                directory.actor(session.device).set_recording(session.state())
+            except CamsvcError:
+                pass
+        return session
+
+    # ------------------------------------------------------------------ stop
+
+    async def stop(self, device: str) -> Session:
+        camera_id = self._registry.resolve(device)
+        async with self._lock(camera_id):
+            session = self._active.get(camera_id)
+            if session is None:
+                self._camera(device)  # unknown camera → -32010 rather than not_recording
+                raise InvalidState("not_recording", f"camera {camera_id} is not recording")
+            return await self._finish(session, STOPPED, None)
+
+    async def _finish(
+        self, session: Session, status: str, reason: str | None, *, clear: bool = True, sync: bool = True
+    ) -> Session:
+        """End an active session (caller holds the camera's lock)."""
+        timer = self._timers.pop(session.session_id, None)
+        if timer is not None:
+            timer.cancel()
+        end = time.time()
+        self._active.pop(session.device, None)
+        if clear:
+            directory = self._cameras()
+            try:
+                if directory is not None:
+                    directory.actor(session.device).set_recording(None)
+            except CamsvcError:
+                pass  # camera gone: its path goes with it
+        if sync:
+            gateway = self._mediamtx()
+            if gateway is not None:
+                try:
+                    await gateway.sync(self.sync_timeout)
+                except DependencyFailed as exc:
+                    # The desired state says "not recording"; the reconciler converges when MediaMTX is back.
+                    log.warning(
+                        "MediaMTX not synced after stop",
+                        extra={"session": session.session_id, "detail": exc.data.get("detail")},
+                    )
+        return await self._close(session, status, reason, end)
+
+    async def _close(self, session: Session, status: str, reason: str | None, end: float) -> Session:
+        segments = session_segments(await self._scan(), session.device, session.start_time, end)
+        filename = segments[0].name if segments else session.filename
+        closed = attrs.evolve(
+            session,
+            filename=filename,
+            status=status,
+            end_time=end,
+            reason=reason,
+            files=tuple(e.name for e in segments),
+            file_size=sum(e.size for e in segments),
+        )
+        with trio.CancelScope(shield=True):  # the row must say how it ended even if our caller is cancelled
+            await self._store.execute(
+                "UPDATE recording_sessions SET filename = ?, status = ?, end_time = ?, reason = ?, files = ?, "
+                "file_size = ? WHERE session_id = ?",
+                (
+                    filename,
+                    status,
+                    end,
+                    reason,
+                    json.dumps(closed.files),
+                    closed.file_size,
+                    session.session_id,
+                ),
+            )
+        log.info(
+            "recording ended",
+            extra={
+                "camera": session.device,
+                "session": session.session_id,
+                "status": status,
+                "reason": reason,
+                "files": len(closed.files),
+            },
+        )
+        self._publish(closed)
+        return closed
+
+    # ------------------------------------------------------------------ timers
+
+    def _schedule_timer(self, session: Session) -> None:
+        if session.duration is None or self._nursery is None or session.session_id in self._timers:
+            return
+        scope = trio.CancelScope()
+        self._timers[session.session_id] = scope
+        self._nursery.start_soon(self._timer, session, scope)
+
+    async def _timer(self, session: Session, scope: trio.CancelScope) -> None:
+        assert session.duration is not None
+        with scope:
+            await trio.sleep(max(0.0, session.start_time + session.duration - time.time()))
+            # From here on the stop must not be cancelled by a manual stop racing us.
+            self._timers.pop(session.session_id, None)
+        if scope.cancelled_caught:
+            return
+        async with self._lock(session.device):
+            current = self._active.get(session.device)
+            if current is None or current.session_id != session.session_id:
+                return
+            try:
+                await self._finish(current, STOPPED, "duration_reached")
+            except Exception:
+                log.exception("timed recording could not be stopped", extra={"session": session.session_id})
+
+    # ------------------------------------------------------------------ camera removal
+
+    async def _on_camera_removed(self, camera: Camera) -> None:
+        """Called by cameras before a camera disappears: the session ends FAILED, its files kept."""
+        async with self._lock(camera.id):
+            session = self._active.get(camera.id)
+            if session is None:
+                return
+            await self._finish(session, FAILED, "camera_disconnected", clear=False, sync=False)
+
+    # ------------------------------------------------------------------ crash recovery
+
+    async def _recover(self, session: Session) -> None:
+        directory: CameraDirectoryLike | None = None
+        with trio.move_on_after(self.resume_grace):
+            while True:
+                version = self._registry.version
+                directory = self._cameras()
+                if directory is not None and self._registry.get(session.device) is not None:
+                    break
+                with trio.move_on_after(1.0):  # the directory may be wired after us
+                    await self._registry.wait_changed(version)
+        async with self._lock(session.device):
+            self._recovering.pop(session.session_id, None)
+            camera = self._registry.get(session.device)
+            if directory is not None and camera is not None and session.device not in self._active:
+                try:
+                    self._hook_removal()
+                    directory.actor(session.device).set_recording(session.state())
+                except CamsvcError as exc:
+                    log.warning(
+                        "cannot resume recording", extra={"session": session.session_id, "error": str(exc)}
+                    )
+                else:
+                    self._active[session.device] = session
+                    self.recovered.append((session.session_id, "resumed"))
+                    log.info(
+                        "recording resumed after restart",
+                        extra={"camera": session.device, "session": session.session_id},
+                    )
+                    gateway = self._mediamtx()
+                    if gateway is not None:
+                        try:
+                            await gateway.sync(self.sync_timeout)
+                        except DependencyFailed as exc:
+                            log.warning(
+                                "MediaMTX not synced after resume", extra={"detail": exc.data.get("detail")}
+                            )
+                    self._schedule_timer(session)
+                    self._publish(session)
+                    return
+            # The camera is gone: close the session with what was really recorded.
+            segments = session_segments(await self._scan(), session.device, session.start_time, None)
+            end = max((e.modified for e in segments), default=session.start_time)
+            self.recovered.append((session.session_id, "closed"))
+            await self._close(session, FAILED, "camera_disconnected", end)
+
+    # ------------------------------------------------------------------ events and persistence
+
+    def _publish(self, session: Session) -> None:
+        params: dict[str, Any] = {
+            "device": session.device,
+            "status": session.status,
+            "session_id": session.session_id,
+            "filename": session.filename,
+            "duration": session.duration if session.status == RECORDING else session.elapsed(),
+        }
+        if session.reason is not None:
+            params["reason"] = session.reason
+        if session.status != RECORDING:
+            params["files"] = list(session.files)
+        self._bus.publish("recording_status_update", params, device=session.device)
+
+    async def _insert(self, session: Session) -> None:
+        await self._store.execute(
+            "INSERT INTO recording_sessions(session_id, device, filename, format, record_format, start_time, "
+            "duration, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                session.session_id,
+                session.device,
+                session.filename,
+                session.format,
+                session.record_format,
+                session.start_time,
+                session.duration,
+                session.status,
+            ),
+        )
+
+
+def start_result(result: StartResult) -> dict[str, Any]:
+    """start_recording's result (spec §4)."""
+    s = result.session
+    doc: dict[str, Any] = {
+        "device": s.device,
+        "session_id": s.session_id,
+        "filename": s.filename,
+        "status": RECORDING,
+        "start_time": iso(s.start_time),
+        "duration": s.duration,
+        "format": s.format,
+    }
+    if result.low_space_warning:
+        doc["low_space_warning"] = True
+    return doc
+
+
+def stop_result(s: Session) -> dict[str, Any]:
+    """stop_recording's result (spec §4)."""
+    return {
+        "device": s.device,
+        "session_id": s.session_id,
+        "filename": s.filename,
+        "status": s.status,
+        "start_time": iso(s.start_time),
+        "end_time": iso(s.end_time),
+        "duration": s.elapsed(),
+        "file_size": s.file_size,
+        "format": s.format,
+        "files": list(s.files),
+    }

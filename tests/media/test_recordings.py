@@ -1,0 +1,240 @@
+"""Recording sessions against fake cameras/MediaMTX: start/stop, failures and rollback, timers,
+camera removal, and crash recovery from the persisted sessions."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+import trio
+
+from camsvc.errors import DependencyFailed, InsufficientStorage, InvalidState, NotFound
+from camsvc.media.recordings import FAILED, RECORDING, STOPPED, stop_result
+from camsvc.media.service import MediaService
+from camsvc.storage.files import FileKind
+from tests.media.fakes import Rig, make_rig, media_config, synthetic_camera
+
+
+@asynccontextmanager
+async def running(rig: Rig) -> AsyncIterator[MediaService]:
+    media = MediaService.build(rig.services, http_port=lambda: 8003)
+    rig.services.media = media
+    async with trio.open_nursery() as nursery:
+        await nursery.start(media.recordings.run)
+        yield media
+        nursery.cancel_scope.cancel()
+
+
+async def _wait_for(predicate, what: str, timeout: float = 8.0):  # type: ignore[no-untyped-def]
+    with trio.fail_after(timeout):
+        while not (value := predicate()):
+            await trio.sleep(0.02)
+        return value
+
+
+async def _rows(rig: Rig) -> list[dict]:  # type: ignore[type-arg]
+    rows = await rig.services.store.fetchall("SELECT * FROM recording_sessions ORDER BY start_time")
+    return [dict(r) for r in rows]
+
+
+async def test_start_and_stop_a_session(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path)
+    rig.directory.add(synthetic_camera())
+    async with running(rig) as media:
+        result = await media.recordings.start("camera0")
+        session = result.session
+        writing = rig.mediamtx.writing["camera0"]
+        assert session.filename == writing.name  # the real first segment's name
+        assert rig.registry.get("camera0").recording.session_id == session.session_id  # type: ignore[union-attr]
+        assert rig.registry.get("camera0").recording.format == "fmp4"  # type: ignore[union-attr]
+        assert rig.topics("recording_status_update")[-1]["status"] == RECORDING
+        status = media.recordings.status("camera0")
+        assert status["recording"] is True and status["session_id"] == session.session_id
+        # the segment being written is neither listed nor deletable
+        listed = await media.list_files(FileKind.RECORDING, limit=50, offset=0, device=None, host="h")
+        assert listed["files"] == []
+        with pytest.raises(InvalidState) as err:
+            await media.delete_file(FileKind.RECORDING, writing.name)
+        assert err.value.reason == "file_in_use"
+        second = rig.mediamtx.start_segment("camera0")  # MediaMTX rotates
+        stopped = await media.recordings.stop("camera0")
+        assert stopped.status == STOPPED and stopped.files == (writing.name, second.name)
+        assert stopped.file_size == writing.stat().st_size + second.stat().st_size
+        assert rig.registry.get("camera0").recording is None  # type: ignore[union-attr]
+        doc = stop_result(stopped)
+        assert set(doc) >= {"device", "session_id", "filename", "status", "start_time", "end_time", "duration", "file_size", "format", "files"}
+        event = rig.topics("recording_status_update")[-1]
+        assert event["status"] == STOPPED and event["session_id"] == session.session_id
+        rows = await _rows(rig)
+        assert rows[0]["status"] == STOPPED and rows[0]["end_time"] is not None
+        listed = await media.list_files(FileKind.RECORDING, limit=50, offset=0, device="camera0", host="h")
+        assert {f["filename"] for f in listed["files"]} == {writing.name, second.name}
+        assert media.recordings.status("camera0")["recording"] is False
+
+
+async def test_state_errors(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path)
+    rig.directory.add(synthetic_camera())
+    async with running(rig) as media:
+        with pytest.raises(InvalidState) as err:
+            await media.recordings.stop("camera0")
+        assert err.value.reason == "not_recording"
+        with pytest.raises(NotFound):
+            await media.recordings.start("camera7")
+        with pytest.raises(NotFound):
+            await media.recordings.stop("camera7")
+        await media.recordings.start("/dev/video0", format="mp4")
+        with pytest.raises(InvalidState) as err:
+            await media.recordings.start("camera0")
+        assert err.value.reason == "already_recording"
+        stopped = await media.recordings.stop("camera0")
+        assert stopped.format == "mp4"  # reported as given, recorded as fmp4
+
+
+async def test_mpegts_sessions_write_ts_segments(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path)
+    rig.directory.add(synthetic_camera())
+    async with running(rig) as media:
+        result = await media.recordings.start("camera0", format="mpegts")
+        assert result.session.filename.endswith(".ts")
+        assert rig.registry.get("camera0").recording.format == "mpegts"  # type: ignore[union-attr]
+        assert (await media.recordings.stop("camera0")).files[0].endswith(".ts")
+
+
+async def test_mediamtx_refusal_rolls_back(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path)
+    rig.directory.add(synthetic_camera())
+    rig.mediamtx.fail_sync = "record path not writable"
+    async with running(rig) as media:
+        with pytest.raises(DependencyFailed) as err:
+            await media.recordings.start("camera0")
+        assert err.value.data["dependency"] == "mediamtx"
+        assert "record path not writable" in err.value.data["detail"]
+        assert rig.registry.get("camera0").recording is None  # type: ignore[union-attr]
+        assert await _rows(rig) == []
+        assert rig.topics("recording_status_update") == []
+        rig.mediamtx.fail_sync = None
+        await media.recordings.start("camera0")  # nothing left over blocks a retry
+
+
+async def test_open_circuit_fails_fast_without_touching_state(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path)
+    rig.directory.add(synthetic_camera())
+    rig.mediamtx.circuit_open = True
+    async with running(rig) as media:
+        with pytest.raises(DependencyFailed) as err:
+            await media.recordings.start("camera0")
+        assert err.value.reason == "mediamtx_unavailable"
+        assert rig.mediamtx.syncs == 0 and rig.registry.get("camera0").recording is None  # type: ignore[union-attr]
+
+
+async def test_block_threshold_refuses_a_recording(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path, config=media_config(tmp_path, warn_percent=0.0, block_percent=0.001))
+    rig.directory.add(synthetic_camera())
+    async with running(rig) as media:
+        with pytest.raises(InsufficientStorage):
+            await media.recordings.start("camera0")
+        assert await _rows(rig) == [] and rig.mediamtx.syncs == 0
+        assert os.listdir(rig.config.recording.dir) == []
+
+
+async def test_warn_threshold_only_flags(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path, config=media_config(tmp_path, warn_percent=0.001, block_percent=100.0))
+    rig.directory.add(synthetic_camera())
+    async with running(rig) as media:
+        result = await media.recordings.start("camera0")
+        assert result.low_space_warning is True
+
+
+async def test_timed_recording_stops_itself(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path)
+    rig.directory.add(synthetic_camera())
+    async with running(rig) as media:
+        result = await media.recordings.start("camera0", duration=1)
+        assert result.session.duration == 1
+        event = await _wait_for(
+            lambda: next((e for e in rig.topics("recording_status_update") if e["status"] == STOPPED), None), "auto stop"
+        )
+        assert event["reason"] == "duration_reached" and event["session_id"] == result.session.session_id
+        assert event["files"] == [result.session.filename]
+        assert rig.registry.get("camera0").recording is None  # type: ignore[union-attr]
+        with pytest.raises(InvalidState):
+            await media.recordings.stop("camera0")
+
+
+async def test_manual_stop_cancels_the_timer(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path)
+    rig.directory.add(synthetic_camera())
+    async with running(rig) as media:
+        first = await media.recordings.start("camera0", duration=1)
+        await media.recordings.stop("camera0")
+        second = await media.recordings.start("camera0")  # must not be stopped by the first one's timer
+        await trio.sleep(1.3)  # past the first session's deadline (checking that nothing happens)
+        assert media.recordings.session_for("camera0").session_id == second.session.session_id  # type: ignore[union-attr]
+        assert first.session.session_id != second.session.session_id
+
+
+async def test_camera_removal_fails_the_session_and_keeps_its_files(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path)
+    rig.directory.add(synthetic_camera())
+    async with running(rig) as media:
+        result = await media.recordings.start("camera0")
+        segment = rig.mediamtx.writing["camera0"]
+        await rig.directory.remove("camera0")
+        event = rig.topics("recording_status_update")[-1]
+        assert event["status"] == FAILED and event["reason"] == "camera_disconnected"
+        assert event["files"] == [segment.name] and segment.exists()
+        rows = await _rows(rig)
+        assert rows[0]["status"] == FAILED and rows[0]["session_id"] == result.session.session_id
+        assert media.recordings.active_count == 0
+
+
+async def test_crash_recovery_resumes_when_the_camera_returns(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path)
+    rig.directory.add(synthetic_camera())
+    async with running(rig) as media:
+        started = (await media.recordings.start("camera0", duration=3600)).session
+    rig.services.store.close()  # the process "dies" with the session RECORDING
+
+    rig2 = make_rig(tmp_path)  # a new process: same dirs and database, empty registry
+    async with running(rig2) as media2:
+        assert media2.recordings.active_starts() == {"camera0": started.start_time}  # protected meanwhile
+        rig2.directory.add(synthetic_camera())  # discovery brings the camera back
+        await _wait_for(lambda: media2.recordings.recovered, "recovery")
+        assert media2.recordings.recovered == [(started.session_id, "resumed")]
+        cam = rig2.registry.get("camera0")
+        assert cam is not None and cam.recording is not None and cam.recording.session_id == started.session_id
+        status = media2.recordings.status("camera0")
+        assert status["recording"] and status["session_id"] == started.session_id and status["duration"] == 3600
+        stopped = await media2.recordings.stop("camera0")
+        assert stopped.session_id == started.session_id and started.filename in stopped.files
+
+
+async def test_crash_recovery_closes_with_the_real_end_when_the_camera_is_gone(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path)
+    rig.directory.add(synthetic_camera())
+    async with running(rig) as media:
+        started = (await media.recordings.start("camera0")).session
+    segment = rig.mediamtx.writing["camera0"]
+    later = rig.mediamtx.start_segment("camera0", when=time.time() + 1)
+    end = time.time() + 5
+    os.utime(later, (end, end))
+    sizes = {p.name: p.stat().st_size for p in (segment, later)}
+    rig.services.store.close()
+
+    rig2 = make_rig(tmp_path)  # the camera never comes back
+    async with running(rig2) as media2:
+        await _wait_for(lambda: media2.recordings.recovered, "recovery")
+        assert media2.recordings.recovered == [(started.session_id, "closed")]
+        row = (await _rows(rig2))[0]
+        assert row["status"] == FAILED and row["reason"] == "camera_disconnected"
+        assert abs(row["end_time"] - end) < 0.01
+        assert row["filename"] == segment.name
+        event = rig2.topics("recording_status_update")[-1]
+        assert event["files"] == [segment.name, later.name]
+        assert {p.name: p.stat().st_size for p in (segment, later)} == sizes  # nothing touched
+        assert media2.recordings.active_starts() == {}
