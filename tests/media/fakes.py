@@ -32,23 +32,40 @@ from camsvc.storage.state import StateStore
 HAVE_FFMPEG = shutil.which("ffmpeg") is not None and shutil.which("ffprobe") is not None
 
 
-def synthetic_camera(camera_id: str = "camera0", width: int = 320, height: int = 240, fps: int = 10) -> Camera:
+def synthetic_camera(
+    camera_id: str = "camera0", width: int = 320, height: int = 240, fps: int = 10
+) -> Camera:
     return Camera(
         id=camera_id,
         name="test pattern",
-        source=Source(SourceKind.SYNTHETIC, ffmpeg_input=("-f", "lavfi", "-i", f"testsrc2=size={width}x{height}:rate={fps}")),
+        source=Source(
+            SourceKind.SYNTHETIC,
+            ffmpeg_input=("-f", "lavfi", "-i", f"testsrc2=size={width}x{height}:rate={fps}"),
+        ),
         resolution=Resolution(width, height),
         fps=fps,
     )
 
 
 def network_camera(camera_id: str = "net0") -> Camera:
-    return Camera(id=camera_id, name="network", source=Source(SourceKind.NETWORK, url="rtsp://192.0.2.1/stream"))
+    return Camera(
+        id=camera_id, name="network", source=Source(SourceKind.NETWORK, url="rtsp://192.0.2.1/stream")
+    )
 
 
 def make_sample(path: Path, seconds: float = 1.0, fmt: str = "mp4") -> Path:
     """A real little video file (fragmented MP4 like MediaMTX's, or MPEG-TS)."""
-    args = ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=10"]
+    args = [
+        "ffmpeg",
+        "-nostdin",
+        "-loglevel",
+        "error",
+        "-y",
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=160x120:rate=10",
+    ]
     args += ["-t", str(seconds), "-c:v", "libx264", "-preset", "ultrafast", "-g", "10"]
     if fmt == "mp4":
         args += ["-movflags", "frag_keyframe+empty_moov+default_base_moof", "-f", "mp4"]
@@ -182,7 +199,9 @@ class FakeMediamtx:
 class FakeAuth:
     """Bearer credentials → roles, and download tokens bound to one file."""
 
-    credentials: dict[str, Role] = attrs.Factory(lambda: {"viewer-token": Role.VIEWER, "admin-key": Role.ADMIN})
+    credentials: dict[str, Role] = attrs.Factory(
+        lambda: {"viewer-token": Role.VIEWER, "admin-key": Role.ADMIN}
+    )
     tokens: dict[str, tuple[str, str, float]] = attrs.Factory(dict)
 
     def sign_download(self, file_type: str, filename: str, expires_in: float) -> tuple[str, float]:

@@ -17,7 +17,11 @@ needs_ffmpeg = pytest.mark.skipif(not HAVE_FFMPEG, reason="ffmpeg/ffprobe not in
 
 
 def _children() -> list[psutil.Process]:
-    return [p for p in psutil.Process().children(recursive=True) if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    return [
+        p
+        for p in psutil.Process().children(recursive=True)
+        if p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+    ]
 
 
 @needs_ffmpeg
@@ -25,7 +29,19 @@ async def test_ffmpeg_writes_a_frame_and_probe_reads_it(tmp_path: Path) -> None:
     runner = FfmpegRunner()
     out = tmp_path / "frame.png"
     result = await runner.ffmpeg(
-        ["-f", "lavfi", "-i", "testsrc2=size=64x48:rate=5", "-frames:v", "1", "-f", "image2", "-update", "1", str(out)],
+        [
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=64x48:rate=5",
+            "-frames:v",
+            "1",
+            "-f",
+            "image2",
+            "-update",
+            "1",
+            str(out),
+        ],
         timeout=10,
     )
     assert result.ok and out.stat().st_size > 0
@@ -77,13 +93,17 @@ async def test_cancelling_the_caller_kills_the_child() -> None:
     started = trio.Event()
 
     async def watch() -> None:
-        while not [p for p in _children() if "ffmpeg" in p.name()]:
+        while True:  # poll the process table: the child's start has no event of its own
+            if [p for p in _children() if "ffmpeg" in p.name()]:
+                started.set()
+                return
             await trio.sleep(0.02)
-        started.set()
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(
-            lambda: runner.ffmpeg(["-re", "-f", "lavfi", "-i", "testsrc2=rate=5", "-f", "null", "-"], timeout=60)
+            lambda: runner.ffmpeg(
+                ["-re", "-f", "lavfi", "-i", "testsrc2=rate=5", "-f", "null", "-"], timeout=60
+            )
         )
         nursery.start_soon(watch)
         await started.wait()
@@ -124,5 +144,10 @@ def test_quality_maps_onto_qscale_monotonically() -> None:
 
 def test_parse_probe_tolerates_missing_fields() -> None:
     assert parse_probe({}).duration is None
-    info = parse_probe({"format": {"duration": "N/A"}, "streams": [{"codec_type": "video", "duration": "4.5", "width": 8, "height": 6}]})
+    info = parse_probe(
+        {
+            "format": {"duration": "N/A"},
+            "streams": [{"codec_type": "video", "duration": "4.5", "width": 8, "height": 6}],
+        }
+    )
     assert info.duration == 4.5 and info.resolution == "8x6"

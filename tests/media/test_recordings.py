@@ -29,11 +29,15 @@ async def running(rig: Rig) -> AsyncIterator[MediaService]:
         nursery.cancel_scope.cancel()
 
 
-async def _wait_for(predicate, what: str, timeout: float = 8.0):  # type: ignore[no-untyped-def]
-    with trio.fail_after(timeout):
-        while not (value := predicate()):
+async def _wait_for(predicate, what: str, limit: float = 8.0):  # type: ignore[no-untyped-def]
+    """Poll in-process state with a deadline (the state has no event of its own to wait on)."""
+    with trio.move_on_after(limit):
+        while True:
+            value = predicate()
+            if value:
+                return value
             await trio.sleep(0.02)
-        return value
+    raise AssertionError(f"timed out after {limit}s waiting for {what}")
 
 
 async def _rows(rig: Rig) -> list[dict]:  # type: ignore[type-arg]
@@ -66,7 +70,18 @@ async def test_start_and_stop_a_session(tmp_path: Path) -> None:
         assert stopped.file_size == writing.stat().st_size + second.stat().st_size
         assert rig.registry.get("camera0").recording is None  # type: ignore[union-attr]
         doc = stop_result(stopped)
-        assert set(doc) >= {"device", "session_id", "filename", "status", "start_time", "end_time", "duration", "file_size", "format", "files"}
+        assert set(doc) >= {
+            "device",
+            "session_id",
+            "filename",
+            "status",
+            "start_time",
+            "end_time",
+            "duration",
+            "file_size",
+            "format",
+            "files",
+        }
         event = rig.topics("recording_status_update")[-1]
         assert event["status"] == STOPPED and event["session_id"] == session.session_id
         rows = await _rows(rig)
@@ -157,7 +172,8 @@ async def test_timed_recording_stops_itself(tmp_path: Path) -> None:
         result = await media.recordings.start("camera0", duration=1)
         assert result.session.duration == 1
         event = await _wait_for(
-            lambda: next((e for e in rig.topics("recording_status_update") if e["status"] == STOPPED), None), "auto stop"
+            lambda: next((e for e in rig.topics("recording_status_update") if e["status"] == STOPPED), None),
+            "auto stop",
         )
         assert event["reason"] == "duration_reached" and event["session_id"] == result.session.session_id
         assert event["files"] == [result.session.filename]
@@ -207,9 +223,13 @@ async def test_crash_recovery_resumes_when_the_camera_returns(tmp_path: Path) ->
         await _wait_for(lambda: media2.recordings.recovered, "recovery")
         assert media2.recordings.recovered == [(started.session_id, "resumed")]
         cam = rig2.registry.get("camera0")
-        assert cam is not None and cam.recording is not None and cam.recording.session_id == started.session_id
+        assert (
+            cam is not None and cam.recording is not None and cam.recording.session_id == started.session_id
+        )
         status = media2.recordings.status("camera0")
-        assert status["recording"] and status["session_id"] == started.session_id and status["duration"] == 3600
+        assert (
+            status["recording"] and status["session_id"] == started.session_id and status["duration"] == 3600
+        )
         stopped = await media2.recordings.stop("camera0")
         assert stopped.session_id == started.session_id and started.filename in stopped.files
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +31,19 @@ class ScriptedRunner(FfmpegRunner):
         self.calls.append(args)
         if self.fail_when is not None and any(self.fail_when in a for a in args):
             raise DependencyFailed("ffmpeg", f"{what} failed (exit status 1): Device or resource busy")
-        Path(args[-1]).write_bytes(b"\xff\xd8fake jpeg\xff\xd9")
+        _write(args[-1], b"\xff\xd8fake jpeg\xff\xd9")
         return ProcessResult(tuple(args), 0, b"", "", 0.01)
 
     async def probe(self, path: Any, *, timeout: float) -> MediaInfo:  # noqa: ASYNC109
         return MediaInfo("image2", None, 320, 240)
+
+
+def _write(path: str, data: bytes) -> None:
+    Path(path).write_bytes(data)
+
+
+def _read(path: str) -> bytes:
+    return Path(path).read_bytes()
 
 
 def _media(rig: Rig, runner: FfmpegRunner | None = None) -> MediaService:
@@ -58,8 +65,8 @@ async def test_direct_snapshot_is_a_real_jpeg_of_the_camera_resolution(tmp_path:
     assert snap.filename.startswith("camera0_") and snap.filename.endswith(".jpg")
     info = await FfmpegRunner().probe(snap.path, timeout=10)
     assert info.resolution == "320x240" and info.format_name == "image2"
-    assert Path(snap.path).read_bytes()[:2] == b"\xff\xd8"
-    assert snap.file_size == os.path.getsize(snap.path)
+    assert _read(snap.path)[:2] == b"\xff\xd8"
+    assert snap.file_size == len(_read(snap.path))
     events = rig.topics("snapshot_taken")
     assert events and events[-1]["filename"] == snap.filename and events[-1]["device"] == "camera0"
     assert [p.name for p in _snap_dir(rig).iterdir()] == [snap.filename]  # no temp left behind
@@ -71,7 +78,7 @@ async def test_png_and_quality(tmp_path: Path) -> None:
     rig.directory.add(synthetic_camera("camera0", 160, 120))
     media = _media(rig)
     png = await media.snapshots.take("camera0", format="png")
-    assert png.filename.endswith(".png") and Path(png.path).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert png.filename.endswith(".png") and _read(png.path)[:8] == b"\x89PNG\r\n\x1a\n"
     low = await media.snapshots.take("camera0", filename="low", quality=1)
     high = await media.snapshots.take("camera0", filename="high", quality=100)
     assert low.filename == "low.jpg" and high.filename == "high.jpg"
@@ -84,12 +91,12 @@ async def test_custom_names_get_extensions_and_never_overwrite(tmp_path: Path) -
     media = _media(rig, ScriptedRunner())
     first = await media.snapshots.take("camera0", filename="door")
     assert first.filename == "door.jpg"
-    before = Path(first.path).read_bytes()
-    Path(first.path).write_bytes(b"precious")
+    before = _read(first.path)
+    _write(first.path, b"precious")
     with pytest.raises(InvalidState) as err:
         await media.snapshots.take("camera0", filename="door.jpg")
     assert err.value.reason == "file_exists"
-    assert Path(first.path).read_bytes() == b"precious"
+    assert _read(first.path) == b"precious"
     assert before
     assert (await media.snapshots.take("camera0", filename="door", format="png")).filename == "door.png"
     with pytest.raises(InvalidParams) as err2:
@@ -141,7 +148,12 @@ async def test_tier_rtsp_when_the_stream_is_ready(tmp_path: Path) -> None:
     media = _media(rig, runner)
     snap = await media.snapshots.take("camera0")
     assert snap.tier == TIER_RTSP
-    assert runner.calls[0][:4] == ["-rtsp_transport", "tcp", "-i", f"rtsp://127.0.0.1:{rig.config.mediamtx.rtsp_port}/camera0"]
+    assert runner.calls[0][:4] == [
+        "-rtsp_transport",
+        "tcp",
+        "-i",
+        f"rtsp://127.0.0.1:{rig.config.mediamtx.rtsp_port}/camera0",
+    ]
     assert rig.directory.actors["camera0"].calls == 0  # the device was not opened a second time
 
 

@@ -109,7 +109,16 @@ async def test_info_and_delete_validate_names_and_stay_inside(tmp_path: Path) ->
     secret.write_bytes(b"secret")
     (media / "evil.mp4").symlink_to(secret)
     store = _store(media)
-    for bad in ("../secret.mp4", str(secret), "a/b.mp4", "a\\b.mp4", "x\x00.mp4", ".evil.mp4", "..", "%2e%2e"):
+    for bad in (
+        "../secret.mp4",
+        str(secret),
+        "a/b.mp4",
+        "a\\b.mp4",
+        "x\x00.mp4",
+        ".evil.mp4",
+        "..",
+        "%2e%2e",
+    ):
         with pytest.raises((InvalidParams, NotFound)):
             await store.info(bad)
         with pytest.raises((InvalidParams, NotFound)):

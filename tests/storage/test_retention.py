@@ -10,13 +10,13 @@ import pytest
 
 from camsvc.errors import InsufficientStorage, InvalidParams
 from camsvc.health import DEGRADED, HEALTHY, UNHEALTHY
+from camsvc.media.ffmpeg import FfmpegRunner
 from camsvc.storage.disk import DiskUsage, StorageGate, disk_usage
 from camsvc.storage.files import FileKind, FileStore
 from camsvc.storage.housekeeping import Housekeeping
 from camsvc.storage.probe_cache import ProbeCache
 from camsvc.storage.retention import GIB, Retention, RetentionPolicy, validated_policy
 from camsvc.storage.state import StateStore
-from camsvc.media.ffmpeg import FfmpegRunner
 from tests.media.fakes import segment_name
 
 DAY = 86400.0
@@ -28,7 +28,9 @@ def _usage(pct: float) -> DiskUsage:
 
 def test_gate_blocks_at_block_percent_and_flags_at_warn(tmp_path: Path) -> None:
     level = {"pct": 50.0}
-    gate = StorageGate([str(tmp_path)], warn_percent=80, block_percent=95, usage=lambda _d: _usage(level["pct"]))
+    gate = StorageGate(
+        [str(tmp_path)], warn_percent=80, block_percent=95, usage=lambda _d: _usage(level["pct"])
+    )
     assert gate.check().warning is False and gate.health().status == HEALTHY
     level["pct"] = 85
     assert gate.check().warning is True and gate.health().status == DEGRADED
@@ -64,7 +66,9 @@ def test_policy_validation() -> None:
     assert validated_policy(p, "manual", False, None, None).max_age_days == 7  # values not given are kept
 
 
-def _rig(tmp_path: Path, active: dict[str, float] | None = None) -> tuple[StateStore, Retention, FileStore, FileStore]:
+def _rig(
+    tmp_path: Path, active: dict[str, float] | None = None
+) -> tuple[StateStore, Retention, FileStore, FileStore]:
     store = StateStore(tmp_path / "state" / "camsvc.db")
     store.open()
     rec, snap = tmp_path / "rec", tmp_path / "snap"
@@ -97,7 +101,9 @@ async def test_policy_persists_across_restarts(tmp_path: Path) -> None:
 
 async def test_disabled_or_manual_policy_never_deletes(tmp_path: Path) -> None:
     store, retention, recs, _ = _rig(tmp_path)
-    old = _file(Path(recs.directory), segment_name("camera0", time.time() - 100 * DAY), 10, time.time() - 100 * DAY)
+    old = _file(
+        Path(recs.directory), segment_name("camera0", time.time() - 100 * DAY), 10, time.time() - 100 * DAY
+    )
     result = await retention.cleanup()
     assert result.executed is False and old.exists()
     await retention.set_policy(RetentionPolicy("manual", True, 1, None))
