@@ -196,3 +196,14 @@ def token_for(service: Service, role: Role | str = Role.ADMIN, *, user: str = "t
     role = Role.parse(role) if isinstance(role, str) else role
     token, _ = service.services.auth.issue_token(user, role, ttl)
     return token
+
+
+async def apoll(fn: Any, *, limit: float = 10.0, what: str = "condition") -> Any:
+    """Await ``fn()`` becoming truthy (polled with a deadline; for state of an in-process service)."""
+    with trio.move_on_after(limit):
+        while True:
+            value = fn()
+            if value:
+                return value
+            await trio.sleep(0.01)
+    raise AssertionError(f"timed out after {limit}s waiting for {what}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 
 from ..config import Config
 from ..errors import AuthFailed, RateLimited
@@ -30,6 +31,8 @@ class Authenticator:
         self.jwt = JwtCodec(self._secret)
         self.keys = ApiKeyStore(store)
         self.throttle = AuthThrottle(config.security.auth_failure_limit, config.security.auth_failure_window)
+        #: wall clock for session re-checks (tests move it forward instead of sleeping)
+        self.clock: Callable[[], float] = time.time
 
     # ------------------------------------------------------------ credentials
 
@@ -70,9 +73,10 @@ class Authenticator:
 
     def check(self, identity: Identity, *, now: float | None = None) -> None:
         """Re-check a live session: expiry for both kinds, revocation for API keys."""
+        now = self.clock() if now is None else now
         if identity.key_id is not None:
             self.keys.check(identity.key_id, now=now)
-        if identity.expires_at is not None and (time.time() if now is None else now) >= identity.expires_at:
+        if identity.expires_at is not None and now >= identity.expires_at:
             raise AuthFailed("token_expired", "session expired")
 
     # ------------------------------------------------------------------ tokens

@@ -348,6 +348,8 @@ async def subscribe_events(ctx: CallContext, params: dict[str, Any]) -> dict[str
     device = filters.get("device")
     if device is not None and not isinstance(device, str):
         raise InvalidParams("filters", "wrong_type", "invalid parameter 'filters': device must be a string")
+    if device is not None:
+        device = ctx.services.registry.resolve(device)
     topics = conn.server.hub.subscribe(conn, params["topics"], device)
     return {"subscribed": True, "topics": topics, "filters": {"device": device} if device else {}}
 
