@@ -215,3 +215,31 @@ async def test_pulled_source_relays_another_stream(media: Emulator, api: httpx.A
     await api.delete("/v3/config/paths/delete/upstream")
     item = await poll(path_getter(api, "ipcam"), lambda i: not i["ready"])
     assert item["source"] == {"type": "rtspSource", "id": ""}  # still there, waiting to reconnect
+
+
+async def test_record_changes_are_hot_reloaded_and_other_changes_recreate_the_path(
+    media: Emulator, api: httpx.AsyncClient
+) -> None:
+    await api.post("/v3/config/paths/add/cam5", json={"runOnInit": PUBLISH})
+    first = await poll(path_getter(api, "cam5"), lambda i: i["ready"])
+    publisher = first["source"]["id"]
+
+    # record* settings are applied to the live path: same publisher, same readyTime
+    resp = await api.patch(
+        "/v3/config/paths/patch/cam5", json={"recordSegmentDuration": "2h", "recordDeleteAfter": "0s"}
+    )
+    assert resp.status_code == 200
+    item = (await api.get("/v3/paths/get/cam5")).json()
+    assert item["ready"] and item["source"]["id"] == publisher and item["readyTime"] == first["readyTime"]
+
+    # an identical configuration changes nothing at all
+    await api.post(
+        "/v3/config/paths/replace/cam5",
+        json={"runOnInit": PUBLISH, "recordSegmentDuration": "2h", "recordDeleteAfter": "0s"},
+    )
+    assert (await api.get("/v3/paths/get/cam5")).json()["source"]["id"] == publisher
+
+    # anything else closes and recreates the path: runOnInit restarts and publishes anew
+    await api.patch("/v3/config/paths/patch/cam5", json={"runOnInitRestart": True})
+    item = await poll(path_getter(api, "cam5"), lambda i: i["ready"] and i["source"]["id"] != publisher)
+    assert item["source"]["type"] == "rtspSession"

@@ -202,7 +202,8 @@ class RuntimePath:
         scope = trio.CancelScope()
         self._scopes.add(scope)
         self._running += 1
-        self._idle = trio.Event()
+        if self._idle.is_set():
+            self._idle = trio.Event()  # an unset one is kept, so whoever waits on it is woken
 
         async def runner() -> None:
             try:
@@ -299,7 +300,7 @@ class RuntimePath:
     async def aclose(self) -> None:
         """Close the path: disconnect everyone, stop commands (SIGINT), wait for them to exit."""
         if self.closed:
-            await self._idle.wait()
+            await self._wait_idle()
             return
         self.closed = True
         if self.on_demand is not None:
@@ -314,7 +315,12 @@ class RuntimePath:
         for scope in list(self._scopes):
             scope.cancel()
         self.notify()
-        await self._idle.wait()
+        await self._wait_idle()
+
+    async def _wait_idle(self) -> None:
+        # Tasks may still be spawned while closing (e.g. a segment-complete hook): wait for all.
+        while self._running > 0:
+            await self._idle.wait()
 
     def update_conf(self, match: PathMatch) -> None:
         """Hot reload (only record*/forward/image settings changed)."""
