@@ -35,4 +35,4 @@ class MediamtxLike(Protocol):
 
     async def runtime(self, name: str) -> Any: ...
 
-    async def sync(self, timeout: float) -> None: ...  # noqa: ASYNC109 - the gateway's interface
+    async def sync(self, timeout: float, *, name: str | None = None) -> None: ...  # noqa: ASYNC109 - the gateway's interface

@@ -319,7 +319,7 @@ class Recordings:
             await self._insert(session)
             actor.set_recording(session.state())
             try:
-                await gateway.sync(self.sync_timeout)
+                await gateway.sync(self.sync_timeout, name=session.device)
             except Exception as exc:
                 await self._roll_back(session, actor)
                 if isinstance(exc, CamsvcError) and not isinstance(exc, DependencyFailed):
@@ -444,7 +444,7 @@ class Recordings:
             gateway = self._mediamtx()
             if gateway is not None:
                 try:
-                    await gateway.sync(self.sync_timeout)
+                    await gateway.sync(self.sync_timeout, name=session.device)
                 except DependencyFailed as exc:
                     # The desired state says "not recording"; the reconciler converges when MediaMTX is back.
                     log.warning(
@@ -561,7 +561,7 @@ class Recordings:
                     gateway = self._mediamtx()
                     if gateway is not None:
                         try:
-                            await gateway.sync(self.sync_timeout)
+                            await gateway.sync(self.sync_timeout, name=session.device)
                         except DependencyFailed as exc:
                             log.warning(
                                 "MediaMTX not synced after resume", extra={"detail": exc.data.get("detail")}
