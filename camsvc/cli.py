@@ -150,6 +150,10 @@ def parser() -> argparse.ArgumentParser:
     tmpl = sub.add_parser("config-template", help="print the documented default config")
     tmpl.add_argument("--markdown", action="store_true", help="as the docs/configuration.md table")
     tmpl.set_defaults(func=cmd_config_template)
+
+    from .security.cli_commands import add_security_commands
+
+    add_security_commands(sub, f"config file (default: $CAMSVC_CONFIG or {DEFAULT_CONFIG} if present)")
     return p
 
 
