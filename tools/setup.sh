@@ -15,13 +15,9 @@ cd "$here"
 venv="$here/.venv"
 
 # System packages the service and its tests use (Debian names).
-#  ffmpeg: capture, snapshots, the emulator's recorder; python3-venv: the venv;
-#  gstreamer + gst-rtsp-server through python3-gi: the emulator's RTSP server;
-#  systemd-container + debootstrap: the systemd deployment test.
-apt_packages=(ffmpeg python3 python3-venv python3-gi gir1.2-gst-rtsp-server-1.0
-              gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
-              gstreamer1.0-plugins-ugly gstreamer1.0-libav
-              systemd-container debootstrap curl)
+#  ffmpeg: capture, snapshots, and the emulator's publishers and recorder;
+#  python3-venv: the venv; systemd-container + debootstrap: the systemd deployment test.
+apt_packages=(ffmpeg python3 python3-venv systemd-container debootstrap curl)
 
 sudo_cmd=()
 if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
