@@ -62,7 +62,9 @@ SCHEMA = [
     );
     CREATE INDEX recording_sessions_status ON recording_sessions(status);
     CREATE INDEX recording_sessions_device ON recording_sessions(device, start_time)
-    """
+    """,
+    # when the media really began (the first segment's start): timed sessions count from here
+    "ALTER TABLE recording_sessions ADD COLUMN media_start REAL",
 ]
 
 Scan = Callable[[], Awaitable[list[FileEntry]]]
@@ -86,6 +88,15 @@ class Session:
     reason: str | None = None
     files: tuple[str, ...] = ()
     file_size: int = 0
+    #: wall-clock start of the first segment, once MediaMTX wrote it
+    media_start: float | None = None
+
+    def deadline(self) -> float | None:
+        """When a timed session ends: ``duration`` seconds of *media*, so counted from the first
+        segment's start (the stream may take a moment to come up), else from the request."""
+        if self.duration is None:
+            return None
+        return (self.media_start if self.media_start is not None else self.start_time) + self.duration
 
     def state(self) -> RecordingState:
         return RecordingState(
@@ -111,6 +122,7 @@ class Session:
             row["reason"],
             tuple(json.loads(row["files"] or "[]")),
             row["file_size"] or 0,
+            row["media_start"],
         )
 
 
@@ -162,6 +174,7 @@ class Recordings:
         first_segment_wait: float = 3.0,
         resume_grace: float = 15.0,
         poll_interval: float = 0.2,
+        settle_interval: float = 0.3,
     ) -> None:
         self.directory = directory
         self._registry = registry
@@ -176,6 +189,7 @@ class Recordings:
         self.first_segment_wait = first_segment_wait
         self.resume_grace = resume_grace
         self.poll_interval = poll_interval
+        self.settle_interval = settle_interval
         #: sessions recording now, by camera id
         self._active: dict[str, Session] = {}
         #: sessions found RECORDING at start, not yet resumed or closed
@@ -398,11 +412,14 @@ class Recordings:
         log.warning("recording has written no segment yet", extra={"session": session_id})
 
     async def _rename(self, session: Session, filename: str) -> Session:
-        if filename == session.filename:
+        """Adopt the real first segment: its name, and its start as the media start."""
+        media_start = names.segment_start(filename)
+        if filename == session.filename and media_start == session.media_start:
             return session
-        session = attrs.evolve(session, filename=filename)
+        session = attrs.evolve(session, filename=filename, media_start=media_start)
         await self._store.execute(
-            "UPDATE recording_sessions SET filename = ? WHERE session_id = ?", (filename, session.session_id)
+            "UPDATE recording_sessions SET filename = ?, media_start = ? WHERE session_id = ?",
+            (filename, media_start, session.session_id),
         )
         self._active[session.device] = session
         directory = self._cameras()
@@ -451,7 +468,21 @@ class Recordings:
                         "MediaMTX not synced after stop",
                         extra={"session": session.session_id, "detail": exc.data.get("detail")},
                     )
+                else:
+                    await self._settle(session, end)
         return await self._close(session, status, reason, end)
+
+    async def _settle(self, session: Session, end: float, limit: float = 3.0) -> None:
+        """Give MediaMTX a moment to finish the last segment, so the reported sizes are final."""
+        last: tuple[Any, ...] | None = None
+        with trio.move_on_after(limit):
+            while True:
+                segments = session_segments(await self._scan(), session.device, session.start_time, end)
+                now = tuple((e.name, e.size, e.mtime_ns) for e in segments[-1:])
+                if now == last:
+                    return
+                last = now
+                await trio.sleep(self.settle_interval)
 
     async def _close(self, session: Session, status: str, reason: str | None, end: float) -> Session:
         segments = session_segments(await self._scan(), session.device, session.start_time, end)
@@ -502,9 +533,18 @@ class Recordings:
         self._nursery.start_soon(self._timer, session, scope)
 
     async def _timer(self, session: Session, scope: trio.CancelScope) -> None:
-        assert session.duration is not None
         with scope:
-            await trio.sleep(max(0.0, session.start_time + session.duration - time.time()))
+            while True:
+                # Re-read the session each time: learning the media start moves the deadline later.
+                current = self._active.get(session.device)
+                if current is None or current.session_id != session.session_id:
+                    return
+                deadline = current.deadline()
+                assert deadline is not None
+                left = deadline - time.time()
+                if left <= 0:
+                    break
+                await trio.sleep(left)
             # From here on the stop must not be cancelled by a manual stop racing us.
             self._timers.pop(session.session_id, None)
         if scope.cancelled_caught:

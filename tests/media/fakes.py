@@ -158,6 +158,8 @@ class FakeMediamtx:
     syncs: int = 0
     #: camera id → file being "written" now
     writing: dict[str, Path] = attrs.Factory(dict)
+    #: seconds between record:true and the first frame (the stream coming up)
+    lag: float = 0.0
 
     def ensure_available(self) -> None:
         if self.circuit_open:
@@ -178,7 +180,7 @@ class FakeMediamtx:
             return
         for camera in self.registry.snapshot().values():
             if camera.recording is not None and camera.id not in self.writing:
-                self.start_segment(camera.id, camera.recording.format)
+                self.start_segment(camera.id, camera.recording.format, when=time.time() + self.lag)
             elif camera.recording is None:
                 self.writing.pop(camera.id, None)
 

@@ -15,6 +15,7 @@ import trio
 from camsvc.errors import DependencyFailed, InsufficientStorage, InvalidState, NotFound
 from camsvc.media.recordings import FAILED, RECORDING, STOPPED, stop_result
 from camsvc.media.service import MediaService
+from camsvc.storage import names
 from camsvc.storage.files import FileKind
 from tests.media.fakes import Rig, make_rig, media_config, synthetic_camera
 
@@ -180,6 +181,22 @@ async def test_timed_recording_stops_itself(tmp_path: Path) -> None:
         assert rig.registry.get("camera0").recording is None  # type: ignore[union-attr]
         with pytest.raises(InvalidState):
             await media.recordings.stop("camera0")
+
+
+async def test_timed_recording_counts_from_the_first_frame(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path)
+    rig.directory.add(synthetic_camera())
+    rig.mediamtx.lag = 0.7  # the stream takes a moment to come up
+    async with running(rig) as media:
+        result = await media.recordings.start("camera0", duration=1)
+        media_start = names.segment_start(result.session.filename)
+        assert media_start is not None and media_start > result.session.start_time + 0.5
+        await _wait_for(
+            lambda: any(e["status"] == STOPPED for e in rig.topics("recording_status_update")), "auto stop"
+        )
+        row = (await _rows(rig))[0]
+        assert row["media_start"] == media_start
+        assert row["end_time"] >= media_start + 1.0  # a full second of media, not of waiting
 
 
 async def test_manual_stop_cancels_the_timer(tmp_path: Path) -> None:
