@@ -29,9 +29,11 @@ from .cameras.room import build_cameras
 from .config import Config, SyntheticCamera
 from .events import EventBus
 from .health import Health
+from .http.files_routes import files_blueprint
 from .http.health_routes import health_blueprint
 from .http.metrics_routes import metrics_blueprint
 from .http.server import HttpServer, create_app
+from .media.service import MediaService
 from .rpc.wiring import build_rpc
 from .services import Services
 from .storage.state import StateStore
@@ -124,15 +126,20 @@ def build(config: Config, *, demo: bool = False) -> Service:
     services = Services(config=config, bus=bus, registry=registry, health=health, store=store)
 
     rpc = build_rpc(services)  # sets services.auth and services.rpc_stats
-    blueprints = [health_blueprint(health), metrics_blueprint(services, rpc)]
+    blueprints = [health_blueprint(health), metrics_blueprint(services, rpc), files_blueprint(services)]
     http = HttpServer(create_app(blueprints), config.http.host, config.http.port)
 
     cameras = build_cameras(services)  # sets services.cameras, registers the "cameras" health check
+    # snapshots, recordings, files, storage; download URLs name the port HTTP really bound
+    services.media = media = MediaService.build(services, http_port=lambda: http.bound_port)
+    health.add_check("storage", media.gate.health)
 
     children = [
         cameras.child_spec(),
+        ChildSpec("recordings", media.recordings.run, backoff=Backoff(initial=0.2, max=10)),
         ChildSpec("rpc", rpc.run, backoff=Backoff(initial=0.5, max=10)),
         ChildSpec("http", http.run, backoff=Backoff(initial=0.5, max=10)),
+        ChildSpec("housekeeping", media.housekeeping.run, backoff=Backoff(initial=1.0, max=60)),
     ]
     root = Supervisor(
         "root", children, max_restarts=ROOT_MAX_RESTARTS, period=ROOT_PERIOD, listeners=[_log_supervisor_event]
