@@ -35,6 +35,10 @@ PACKAGES: tuple[str, ...] = (
 )
 
 
+# Measured figures of the last deployment test run, printed by tests/deploy/conftest.py.
+FIGURES: dict[str, float | str] = {}
+
+
 class ContainerUnavailable(Exception):
     """This host cannot build or boot the test container; the message says why (used as a skip reason)."""
 

@@ -36,6 +36,7 @@ import pytest
 
 from tests.deploy.nspawn_container import (
     CACHE_ROOT,
+    FIGURES,
     Bind,
     Container,
     ContainerUnavailable,
@@ -154,29 +155,41 @@ def dependency_wheels(python_version: str) -> Path:
     return target
 
 
-def build_camsvc_wheel(version: str, out: Path, scratch: Path) -> None:
-    """A wheel of this tree stamped with ``version`` (pyproject and __version__), built from a copy."""
-    tree = scratch / f"src-{version}"
-    shutil.copytree(WHEEL_SRC, tree, ignore=COPY_IGNORE)
-    pyproject = tree / "pyproject.toml"
-    pyproject.write_text(re.sub(r'(?m)^version = ".*"$', f'version = "{version}"', pyproject.read_text(), count=1))
-    init = tree / "camsvc" / "__init__.py"
-    if init.exists():
-        init.write_text(re.sub(r'(?m)^__version__ = ".*"$', f'__version__ = "{version}"', init.read_text()))
-    result = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check", "--no-deps", "-w", str(out), str(tree)],
-        capture_output=True, text=True, timeout=600, check=False,
-    )
-    if result.returncode != 0:
-        raise ContainerUnavailable(f"cannot build the camsvc wheel: {result.stderr.strip()[-300:]}")
-    shutil.rmtree(tree)
+def build_camsvc_wheels(versions: list[str], out: Path, scratch: Path) -> None:
+    """Wheels of this tree stamped with each version (pyproject and __version__), built in parallel from copies."""
+    builds: list[tuple[str, Path, subprocess.Popen[bytes]]] = []
+    for version in versions:
+        tree = scratch / f"src-{version}"
+        shutil.copytree(WHEEL_SRC, tree, ignore=COPY_IGNORE)
+        pyproject = tree / "pyproject.toml"
+        pyproject.write_text(re.sub(r'(?m)^version = ".*"$', f'version = "{version}"', pyproject.read_text(), count=1))
+        init = tree / "camsvc" / "__init__.py"
+        if init.exists():
+            init.write_text(re.sub(r'(?m)^__version__ = ".*"$', f'__version__ = "{version}"', init.read_text()))
+        log = (scratch / f"build-{version}.log").open("wb")
+        command = [sys.executable, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check", "--no-deps",
+                   "-w", str(out), str(tree)]
+        builds.append((version, tree, subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)))
+        log.close()
+    failures = []
+    for version, tree, process in builds:
+        try:
+            code = process.wait(timeout=600)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            code = process.wait()
+        if code != 0:
+            failures.append(f"{version}: {(scratch / f'build-{version}.log').read_text()[-300:]}")
+        shutil.rmtree(tree, ignore_errors=True)
+    if failures:
+        raise ContainerUnavailable("cannot build the camsvc wheels: " + " | ".join(failures))
 
 
 # ---------------------------------------------------------------- the container
 
 
 @pytest.fixture(scope="module")
-def deployment(request: pytest.FixtureRequest) -> Iterator[Deployment]:
+def deployment() -> Iterator[Deployment]:
     reason = missing_prerequisites()
     if reason:
         pytest.skip(reason)
@@ -194,8 +207,7 @@ def deployment(request: pytest.FixtureRequest) -> Iterator[Deployment]:
         base = tomllib.loads((WHEEL_SRC / "pyproject.toml").read_text())["project"]["version"]
         versions = Versions(a=base, b=f"{base}.post1", c=f"{base}.post2")
         start = time.monotonic()
-        for version in (versions.a, versions.b, versions.c):
-            build_camsvc_wheel(version, wheels, workdir)
+        build_camsvc_wheels([versions.a, versions.b, versions.c], wheels, workdir)
         figures["wheel_build_s"] = round(time.monotonic() - start, 1)
         shutil.copy2(HERE / "fake_mediamtx.py", wheels / "fake_mediamtx.py")
         start = time.monotonic()
@@ -213,18 +225,16 @@ def deployment(request: pytest.FixtureRequest) -> Iterator[Deployment]:
     finally:
         container.shutdown()
         shutil.rmtree(workdir, ignore_errors=True)
-        _report(request, dep.figures)
+        _report(dep.figures)
 
 
-def _report(request: pytest.FixtureRequest, figures: dict[str, float | str]) -> None:
+def _report(figures: dict[str, float | str]) -> None:
+    """Keep the figures for the terminal summary (conftest.py) and in a file for docs and trends."""
+    FIGURES.update(figures)
     try:
         FIGURES_FILE.write_text(json.dumps(figures, indent=2) + "\n")
     except OSError:
         pass
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line("")
-        reporter.write_line("deployment figures (systemd-nspawn, bookworm): " + json.dumps(figures))
 
 
 # ---------------------------------------------------------------- the operator's day, in order
