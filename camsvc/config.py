@@ -168,7 +168,10 @@ class CamerasConfig:
     )
     device_range: tuple[int, int] = doc((0, 9), "Lowest and highest N of /dev/videoN considered.")
     poll_interval: Positive = doc(5.0, "Seconds between /dev/video* scans.")
-    debounce: Seconds = doc(0.2, "Add/remove events for one device within this window collapse to the last.")
+    debounce: Seconds = doc(
+        0.05,
+        "Add/remove events for one device within this window collapse to the last (it adds to hot-plug latency).",
+    )
     probe_timeout: Positive = doc(3.0, "Seconds allowed for V4L2 capability probing of one device.")
     preferred_width: Annotated[int, Range(16, 7680)] = doc(1280, "Largest width chosen by default.")
     preferred_height: Annotated[int, Range(16, 4320)] = doc(720, "Largest height chosen by default.")
