@@ -445,6 +445,33 @@ def test_transient_unit(deployment: Deployment) -> None:
         dep.sh("systemctl", "stop", "camsvc-tryout")
     assert dep.sh("systemctl", "is-active", "camsvc-tryout", check=False).stdout.strip() in ("inactive", "unknown")
     assert dep.http_status("http://127.0.0.1:18003/health/live") == 0
+    # From a checkout (the bind-mounted tree) with the release's interpreter for the dependencies.
+    result = dep.sh(
+        "/src/tools/deploy-transient", "--checkout", "/src", "--python", f"{PREFIX}/current/venv/bin/python",
+        "--config", "/root/tryout.yaml", "--unit", "camsvc-checkout", "--wait-ready", "30", check=False,
+    )
+    try:
+        assert result.returncode == 0, _output(result)
+        assert dep.http_status("http://127.0.0.1:18003/health/live") == 200
+    finally:
+        dep.sh("systemctl", "stop", "camsvc-checkout")
+    # An invalid config is refused before anything starts.
+    dep.write("/root/broken.yaml", "server:\n  port: -1\n")
+    result = dep.sh(
+        f"{PREFIX}/bin/deploy-transient", "--venv", f"{PREFIX}/current/venv", "--config", "/root/broken.yaml",
+        "--unit", "camsvc-broken", check=False,
+    )
+    assert result.returncode == 2 and "server.port" in result.stderr and "nothing started" in result.stderr, _output(result)
+    # A try-out that cannot start (the installed service holds its ports) is shown with its log and stopped,
+    # not left restarting.
+    result = dep.sh(
+        f"{PREFIX}/bin/deploy-transient", "--venv", f"{PREFIX}/current/venv", "--config", "/etc/camera-service/camsvc.yaml",
+        "--unit", "camsvc-clash", check=False,
+    )
+    assert result.returncode == 1 and "did not start" in result.stderr, _output(result)
+    assert "800" in result.stderr, "the service's own complaint about its port is shown"
+    assert dep.sh("systemctl", "is-active", "camsvc-clash", check=False).stdout.strip() in ("inactive", "unknown", "failed")
+    assert dep.http_status() == 200
 
 
 def test_uninstall_keeps_data_and_config(deployment: Deployment) -> None:
