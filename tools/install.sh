@@ -211,17 +211,27 @@ fi
 
 # ---------------------------------------------------------------- MediaMTX binary and config
 MEDIAMTX_BIN=$PREFIX/mediamtx/mediamtx
+MEDIAMTX_CHANGED=0
 if [ -n "$MEDIAMTX_SRC" ]; then
     mkdir -p "$PREFIX/mediamtx"
+    rm -rf "$PREFIX/mediamtx/.new"
+    mkdir "$PREFIX/mediamtx/.new"
     case "$MEDIAMTX_SRC" in
         *.tar.gz | *.tgz)
-            tar -xzf "$MEDIAMTX_SRC" -C "$PREFIX/mediamtx" mediamtx ||
+            tar -xzf "$MEDIAMTX_SRC" -C "$PREFIX/mediamtx/.new" mediamtx 2>/dev/null ||
                 die 1 "'$MEDIAMTX_SRC' has no 'mediamtx' binary at its top level"
             ;;
-        *) install -m 0755 "$MEDIAMTX_SRC" "$MEDIAMTX_BIN.new" && mv -f "$MEDIAMTX_BIN.new" "$MEDIAMTX_BIN" ;;
+        *) cp "$MEDIAMTX_SRC" "$PREFIX/mediamtx/.new/mediamtx" ;;
     esac
-    chmod 0755 "$MEDIAMTX_BIN"
-    say "installed MediaMTX binary $MEDIAMTX_BIN"
+    chmod 0755 "$PREFIX/mediamtx/.new/mediamtx"
+    if cmp -s "$PREFIX/mediamtx/.new/mediamtx" "$MEDIAMTX_BIN"; then
+        rm -rf "$PREFIX/mediamtx/.new"
+    else
+        mv -f "$PREFIX/mediamtx/.new/mediamtx" "$MEDIAMTX_BIN"
+        rm -rf "$PREFIX/mediamtx/.new"
+        MEDIAMTX_CHANGED=1
+        say "installed MediaMTX binary $MEDIAMTX_BIN"
+    fi
 fi
 HAVE_MEDIAMTX=0
 [ -x "$MEDIAMTX_BIN" ] && HAVE_MEDIAMTX=1
@@ -249,26 +259,30 @@ install_unit() {  # install_unit SRC DEST -> returns 0 when the file changed
 UNITS_CHANGED=0
 install_unit "$TOOLS_DIR/../conf/systemd/camera-service.service" "$UNIT_DIR/$SERVICE_UNIT" && UNITS_CHANGED=1
 if [ "$HAVE_MEDIAMTX" = 1 ]; then
-    install_unit "$TOOLS_DIR/../conf/systemd/mediamtx.service" "$UNIT_DIR/$MEDIAMTX_UNIT" && UNITS_CHANGED=1
+    install_unit "$TOOLS_DIR/../conf/systemd/mediamtx.service" "$UNIT_DIR/$MEDIAMTX_UNIT" && MEDIAMTX_CHANGED=1
 fi
-# Non-default data directories must be writable under ProtectSystem=strict.
-DROPIN_DIR=$UNIT_DIR/$SERVICE_UNIT.d
-EXTRA_RW=""
-for dir in "$RECORDINGS_DIR" "$SNAPSHOTS_DIR" "$STATE_DIR" ${LOG_FILE:+"$(dirname "$LOG_FILE")"}; do
-    case " ${DATA_DIRS[*]} " in *" $dir "*) ;; *) EXTRA_RW+=" $dir" ;; esac
-done
-if [ -n "$EXTRA_RW" ]; then
-    mkdir -p "$DROPIN_DIR"
-    printf '# Written by install.sh from %s\n[Service]\nReadWritePaths=%s\n' "$CONFIG_PATH" "${EXTRA_RW# }" >"$DROPIN_DIR/10-data-paths.conf.new"
-    if ! cmp -s "$DROPIN_DIR/10-data-paths.conf.new" "$DROPIN_DIR/10-data-paths.conf" 2>/dev/null; then
-        mv -f "$DROPIN_DIR/10-data-paths.conf.new" "$DROPIN_DIR/10-data-paths.conf"
+# Non-default data directories must be writable under ProtectSystem=strict: a drop-in per unit.
+write_paths_dropin() {  # write_paths_dropin UNIT DIR... -> sets UNITS_CHANGED when the drop-in changed
+    local unit=$1 dir extra=""
+    shift
+    for dir in "$@"; do
+        case " ${DATA_DIRS[*]} " in *" $dir "*) ;; *) extra+=" $dir" ;; esac
+    done
+    local dropin=$UNIT_DIR/$unit.d/10-data-paths.conf
+    if [ -n "$extra" ]; then
+        mkdir -p "$UNIT_DIR/$unit.d"
+        printf '# Written by install.sh from %s\n[Service]\nReadWritePaths=%s\n' "$CONFIG_PATH" "${extra# }" >"$dropin.new"
+        if cmp -s "$dropin.new" "$dropin"; then rm -f "$dropin.new"; else mv -f "$dropin.new" "$dropin"; UNITS_CHANGED=1; fi
+    elif [ -f "$dropin" ]; then
+        rm -f "$dropin"
         UNITS_CHANGED=1
-    else
-        rm -f "$DROPIN_DIR/10-data-paths.conf.new"
     fi
-elif [ -f "$DROPIN_DIR/10-data-paths.conf" ]; then
-    rm -f "$DROPIN_DIR/10-data-paths.conf"
-    UNITS_CHANGED=1
+}
+write_paths_dropin "$SERVICE_UNIT" "$RECORDINGS_DIR" "$SNAPSHOTS_DIR" "$STATE_DIR" ${LOG_FILE:+"$(dirname "$LOG_FILE")"}
+if [ "$HAVE_MEDIAMTX" = 1 ]; then
+    BEFORE=$UNITS_CHANGED
+    write_paths_dropin "$MEDIAMTX_UNIT" "$RECORDINGS_DIR"
+    if [ "$UNITS_CHANGED" != "$BEFORE" ]; then MEDIAMTX_CHANGED=1; UNITS_CHANGED=$BEFORE; fi
 fi
 if ! cmp -s "$SRC_ROOT/conf/journald/journald@camera-service.conf" "$JOURNALD_CONF" 2>/dev/null; then
     install -m 0644 "$SRC_ROOT/conf/journald/journald@camera-service.conf" "$JOURNALD_CONF"
@@ -291,7 +305,10 @@ fi
 systemctl daemon-reload
 if [ "$HAVE_MEDIAMTX" = 1 ]; then
     systemctl enable --quiet "$MEDIAMTX_UNIT"
-    systemctl start "$MEDIAMTX_UNIT" || warn "$MEDIAMTX_UNIT did not start (journalctl --namespace=camera-service -u $MEDIAMTX_UNIT)"
+    # Restarting MediaMTX drops every stream: only when its binary, unit or paths changed.
+    MEDIAMTX_ACTION=start
+    [ "$MEDIAMTX_CHANGED" = 0 ] || MEDIAMTX_ACTION=restart
+    systemctl "$MEDIAMTX_ACTION" "$MEDIAMTX_UNIT" || warn "$MEDIAMTX_UNIT did not start (journalctl --namespace=camera-service -u $MEDIAMTX_UNIT)"
 fi
 systemctl enable --quiet "$SERVICE_UNIT"
 
