@@ -17,8 +17,10 @@ Nothing here ever deletes or rewrites a segment.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -130,6 +132,22 @@ class Session:
 class StartResult:
     session: Session
     low_space_warning: bool
+
+
+_FRACTION = re.compile(r"(\.\d{6})\d+")
+
+
+def parse_time(text: object) -> float | None:
+    """RFC 3339 (MediaMTX: nanoseconds, local offset) → epoch seconds; None when absent or unreadable."""
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        when = dt.datetime.fromisoformat(_FRACTION.sub(r"\1", text.replace("Z", "+00:00")))
+    except ValueError:
+        return None
+    if when.tzinfo is None or when.year < 2000:  # a zero time means "never"
+        return None
+    return when.timestamp()
 
 
 def provisional_filename(camera_id: str, start: float, record_format: str) -> str:
@@ -342,6 +360,7 @@ class Recordings:
                 raise DependencyFailed(
                     "mediamtx", f"MediaMTX did not accept the recording: {detail}"
                 ) from None
+            applied_at = time.time()
             self._active[camera.id] = session
             log.info(
                 "recording started", extra={"camera": camera.id, "session": session.session_id, "format": fmt}
@@ -349,7 +368,7 @@ class Recordings:
 
             first = await self._wait_first_segment(session, self.first_segment_wait)
             if first is not None:
-                session = await self._rename(session, first)
+                session = await self._rename(session, first, applied_at)
             elif self._nursery is not None:
                 self._nursery.start_soon(self._adopt_first_segment, session.session_id)
             self._schedule_timer(session)
@@ -407,13 +426,31 @@ class Recordings:
                     async with self._lock(session.device):
                         current = self._active.get(session.device)
                         if current is not None and current.session_id == session_id:
-                            await self._rename(current, segments[0].name)
+                            await self._rename(current, segments[0].name, current.start_time)
                     return
         log.warning("recording has written no segment yet", extra={"session": session_id})
 
-    async def _rename(self, session: Session, filename: str) -> Session:
-        """Adopt the real first segment: its name, and its start as the media start."""
-        media_start = names.segment_start(filename)
+    async def _media_start(self, device: str, applied_at: float, filename: str) -> float:
+        """When the recorded media begins: once MediaMTX recorded *and* the stream was up.
+
+        The stream's ready time comes from MediaMTX's runtime; without it, the first segment's
+        name (MediaMTX names a segment after its first frame), else the moment record was applied.
+        """
+        gateway = self._mediamtx()
+        if gateway is not None:
+            try:
+                runtime = await gateway.runtime(device)
+            except DependencyFailed:
+                runtime = None
+            ready_at = parse_time(getattr(runtime, "ready_time", None)) if runtime is not None else None
+            if ready_at is not None and getattr(runtime, "ready", False):
+                return max(applied_at, ready_at)
+        named = names.segment_start(filename)
+        return named if named is not None else applied_at
+
+    async def _rename(self, session: Session, filename: str, applied_at: float) -> Session:
+        """Adopt the real first segment: its name, and when the media really began."""
+        media_start = await self._media_start(session.device, applied_at, filename)
         if filename == session.filename and media_start == session.media_start:
             return session
         session = attrs.evolve(session, filename=filename, media_start=media_start)

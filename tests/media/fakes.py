@@ -143,6 +143,7 @@ class FakeRuntime:
     name: str
     ready: bool
     readers: int = 0
+    ready_time: str | None = None
 
 
 @attrs.define(eq=False)
@@ -153,6 +154,8 @@ class FakeMediamtx:
     recordings_dir: Path | None = None
     sample: Path | None = None
     ready: dict[str, bool] = attrs.Factory(dict)
+    #: RFC 3339 readyTime per path (as MediaMTX reports it)
+    ready_times: dict[str, str] = attrs.Factory(dict)
     circuit_open: bool = False
     fail_sync: str | None = None
     syncs: int = 0
@@ -168,7 +171,7 @@ class FakeMediamtx:
     async def runtime(self, name: str) -> FakeRuntime | None:
         self.ensure_available()
         await trio.lowlevel.checkpoint()
-        return FakeRuntime(name, self.ready.get(name, False))
+        return FakeRuntime(name, self.ready.get(name, False), ready_time=self.ready_times.get(name))
 
     async def sync(self, timeout: float, *, name: str | None = None) -> None:  # noqa: ASYNC109
         await trio.lowlevel.checkpoint()

@@ -3,6 +3,7 @@ camera removal, and crash recovery from the persisted sessions."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import time
 from collections.abc import AsyncIterator
@@ -197,6 +198,19 @@ async def test_timed_recording_counts_from_the_first_frame(tmp_path: Path) -> No
         row = (await _rows(rig))[0]
         assert row["media_start"] == media_start
         assert row["end_time"] >= media_start + 1.0  # a full second of media, not of waiting
+
+
+async def test_media_start_is_when_the_stream_became_ready(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path)
+    rig.directory.add(synthetic_camera())
+    ready_at = time.time() + 0.6
+    rig.mediamtx.ready["camera0"] = True
+    rig.mediamtx.ready_times["camera0"] = dt.datetime.fromtimestamp(ready_at, dt.UTC).isoformat()
+    rig.mediamtx.lag = 3.0  # a segment name later than the media in it must not stretch the session
+    async with running(rig) as media:
+        result = await media.recordings.start("camera0", duration=1)
+        assert result.session.media_start is not None
+        assert abs(result.session.media_start - ready_at) < 0.01
 
 
 async def test_manual_stop_cancels_the_timer(tmp_path: Path) -> None:
