@@ -34,6 +34,7 @@ from .http.health_routes import health_blueprint
 from .http.metrics_routes import metrics_blueprint
 from .http.server import HttpServer, create_app
 from .media.service import MediaService
+from .mediamtx.wiring import build_mediamtx
 from .rpc.wiring import build_rpc
 from .services import Services
 from .storage.state import StateStore
@@ -129,12 +130,14 @@ def build(config: Config, *, demo: bool = False) -> Service:
     blueprints = [health_blueprint(health), metrics_blueprint(services, rpc), files_blueprint(services)]
     http = HttpServer(create_app(blueprints), config.http.host, config.http.port)
 
+    mediamtx = build_mediamtx(services)  # sets services.mediamtx, registers the "mediamtx" health check
     cameras = build_cameras(services)  # sets services.cameras, registers the "cameras" health check
     # snapshots, recordings, files, storage; download URLs name the port HTTP really bound
     services.media = media = MediaService.build(services, http_port=lambda: http.bound_port)
     health.add_check("storage", media.gate.health)
 
     children = [
+        *mediamtx.child_specs(),  # mediamtx-server (when configured), then the reconciler
         cameras.child_spec(),
         ChildSpec("recordings", media.recordings.run, backoff=Backoff(initial=0.2, max=10)),
         ChildSpec("rpc", rpc.run, backoff=Backoff(initial=0.5, max=10)),
@@ -145,4 +148,4 @@ def build(config: Config, *, demo: bool = False) -> Service:
         "root", children, max_restarts=ROOT_MAX_RESTARTS, period=ROOT_PERIOD, listeners=[_log_supervisor_event]
     )
     root.add_listener(rpc.health_watch.poke)  # system_health_update follows supervisor events at once
-    return Service(config=config, services=services, root=root, http=http, extras={"cameras": cameras, "rpc": rpc})
+    return Service(config=config, services=services, root=root, http=http, extras={"cameras": cameras, "mediamtx": mediamtx, "rpc": rpc})

@@ -6,7 +6,7 @@ actor's state. Fields are filled by ``camsvc.app.build`` as rooms are wired.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -15,6 +15,9 @@ from .config import Config
 from .events import EventBus
 from .health import Health
 from .storage.state import StateStore
+
+if TYPE_CHECKING:
+    from .mediamtx.reconciler import MediamtxGateway
 
 
 @attrs.define(eq=False)
@@ -26,8 +29,8 @@ class Services:
     store: StateStore
     #: camera actors by id, external streams (camsvc.cameras)
     cameras: Any = None
-    #: MediaMTX reconciler/gateway (camsvc.mediamtx)
-    mediamtx: Any = None
+    #: MediaMTX gateway: status, ensure_available, runtime, list_runtime, sync (camsvc.mediamtx)
+    mediamtx: MediamtxGateway | None = None
     #: snapshots, recordings, files, storage (camsvc.media / camsvc.storage)
     media: Any = None
     #: authentication: JWTs, API keys, download tokens (camsvc.security)

@@ -100,7 +100,7 @@ def _error_text(response: httpx.Response) -> str:
     except ValueError:
         body = None
     if isinstance(body, dict) and isinstance(body.get("error"), str):
-        return body["error"]
+        return str(body["error"])
     if text:
         return text[:300]
     return response.reason_phrase or f"HTTP {response.status_code}"
