@@ -100,6 +100,24 @@ class Room:
     services: Services
     events: list[Event]
     source: DeviceSource | None
+    nursery: trio.Nursery | None = None
+    scope: trio.CancelScope | None = None
+    stopped: trio.Event = attrs.Factory(trio.Event)
+
+    async def _run_supervisor(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        self.stopped = trio.Event()
+        try:
+            with trio.CancelScope() as self.scope:
+                await self.room.supervisor.run(task_status=task_status)
+        finally:
+            self.stopped.set()
+
+    async def restart_supervisor(self) -> None:
+        """What the root does when the cameras supervisor fails: stop it (all children) and run it again."""
+        assert self.nursery is not None and self.scope is not None
+        self.scope.cancel()
+        await self.stopped.wait()
+        await self.nursery.start(self._run_supervisor)
 
     @property
     def directory(self):  # type: ignore[no-untyped-def]
@@ -165,8 +183,9 @@ async def running_room(
     holder["room"] = room
     try:
         async with trio.open_nursery() as nursery:
-            await nursery.start(room.supervisor.run)
-            yield Room(room, services, events, source)
+            handle = Room(room, services, events, source, nursery)
+            await nursery.start(handle._run_supervisor)
+            yield handle
             nursery.cancel_scope.cancel()
     finally:
         store.close()

@@ -437,3 +437,31 @@ async def test_debounced_flapping_device_settles_once(tmp_path: Path) -> None:
         await settle()
         assert prober.calls == ["/dev/video0"]
         assert [u["status"] for u in room.topics()] == ["CONNECTED"]
+
+
+async def test_a_restarted_cameras_supervisor_rebuilds_actors_and_keeps_desired_state(tmp_path: Path) -> None:
+    present = ["/dev/video0", "/dev/video7"]
+    source = FreshFakes(lambda: tuple(present))
+    config = make_config(tmp_path, synthetic=[{"id": "pattern"}])
+    async with running_room(tmp_path, config=config, source=source) as room:
+        removed: list[str] = []
+
+        async def on_removed(camera: Camera) -> None:
+            removed.append(camera.id)
+
+        room.directory.on_removed(on_removed)
+        old = room.directory.actor("camera0")
+        old.set_recording(RecordingState("s1", "f1", 1.0, "fmp4"))
+        room.directory.actor("pattern").set_keep_streaming(True)
+        present.remove("/dev/video7")
+        await room.restart_supervisor()
+        assert sorted(room.registry.snapshot()) == ["camera0", "pattern"]
+        assert removed == ["camera7"]  # its device vanished while nothing watched it
+        new = room.directory.actor("camera0")
+        assert new is not old and new.running and not old.running
+        camera0 = room.registry.get("camera0")
+        assert camera0 is not None and camera0.recording is not None and camera0.recording.session_id == "s1"
+        pattern = room.registry.get("pattern")
+        assert pattern is not None and pattern.keep_streaming
+        names = sorted(c.name for c in room.room.supervisor.snapshot().children)
+        assert names == ["camera0", "discovery", "pattern"]

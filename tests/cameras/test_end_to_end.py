@@ -52,6 +52,8 @@ async def service_with(
             **mediamtx,
         },
         cameras={"discovery": "disabled" if fake is None else "hybrid", "debounce": 0},
+        # nothing publishes in most of these tests: do not wait long for a first recording segment
+        recording={"first_segment_wait": 0.2},
     )
     service = build(config, demo=demo)
     if fake is not None:
@@ -162,3 +164,32 @@ async def test_demo_camera_is_a_real_stream_and_streaming_leases_keep_it_up(tmp_
                 lambda: (emu.store.effective_path("camera0") or {}).get("runOnDemand"),
                 what="back to on demand",
             )
+
+
+async def test_unplugging_a_recording_camera_fails_its_session(tmp_path: Path) -> None:
+    """The real media room's on_removed callback ends the session: FAILED, reason camera_disconnected."""
+    fake = FakeSource()
+    async with (
+        emulator(tmp_path, rtsp=False) as emu,
+        service_with(tmp_path, emu, fake=fake, ffmpeg_path="true") as service,
+        rpc_client(ws_url(service), token=token_for(service, Role.OPERATOR)) as client,
+    ):
+        await client.call("subscribe_events", {"topics": ["recording_status_update", "camera_status_update"]})
+        await fake.add("/dev/video1")
+        await eventually(lambda: emu.store.effective_path("camera1"), what="camera1 path")
+        started = await client.call("start_recording", {"device": "camera1"})
+        assert started["status"] == "RECORDING"
+        path = emu.store.effective_path("camera1")
+        assert path is not None and path["record"] is True
+        await fake.remove("/dev/video1")
+        seen: list[tuple[str, str]] = []
+        while ("camera_status_update", "DISCONNECTED") not in seen:
+            note = await client.notification()
+            seen.append((note["method"], note["params"]["status"]))
+            if note["method"] == "recording_status_update" and note["params"]["status"] == "FAILED":
+                assert note["params"]["reason"] == "camera_disconnected"
+                assert note["params"]["session_id"] == started["session_id"]
+        assert seen.index(("recording_status_update", "FAILED")) < seen.index(
+            ("camera_status_update", "DISCONNECTED")
+        )
+        await eventually(lambda: emu.store.effective_path("camera1") is None, what="camera1 path removed")
