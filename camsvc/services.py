@@ -17,6 +17,7 @@ from .health import Health
 from .storage.state import StateStore
 
 if TYPE_CHECKING:
+    from .cameras.directory import CameraDirectory
     from .mediamtx.reconciler import MediamtxGateway
 
 
@@ -28,7 +29,7 @@ class Services:
     health: Health
     store: StateStore
     #: camera actors by id, external streams (camsvc.cameras)
-    cameras: Any = None
+    cameras: CameraDirectory | None = None
     #: MediaMTX gateway: status, ensure_available, runtime, list_runtime, sync (camsvc.mediamtx)
     mediamtx: MediamtxGateway | None = None
     #: snapshots, recordings, files, storage (camsvc.media / camsvc.storage)

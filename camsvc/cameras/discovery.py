@@ -23,6 +23,7 @@ fake prober.
 from __future__ import annotations
 
 import errno
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
@@ -185,14 +186,12 @@ class DiscoveryActor:
         await self._restore_scan_interval()
         for spec in self.config.synthetic:
             if not self.directory.has(spec.id):
-                await self._start_quietly(
-                    spec.id,
-                    lambda spec=spec: self.directory.start_camera(synthetic_camera(spec, self.config)),
-                )
+                camera = synthetic_camera(spec, self.config)
+                await self._start_quietly(spec.id, functools.partial(self.directory.start_camera, camera))
         for stream in await self.directory.load_external():
             if not self.directory.has(stream.name):
                 await self._start_quietly(
-                    stream.name, lambda stream=stream: self.directory.start_external(stream)
+                    stream.name, functools.partial(self.directory.start_external, stream)
                 )
 
     async def _restore_scan_interval(self) -> None:

@@ -37,7 +37,7 @@ READY_POLL = 0.2
 def _cameras(ctx: CallContext) -> CameraDirectory:
     cameras = ctx.services.cameras
     assert cameras is not None, "camera directory not wired"
-    return cameras  # type: ignore[no-any-return]
+    return cameras
 
 
 def _urls(ctx: CallContext) -> StreamUrls:
