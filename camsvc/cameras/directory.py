@@ -46,6 +46,9 @@ RemovedCallback = Callable[[Camera], Awaitable[None]]
 #: ids that would clash with static children of the cameras supervisor
 RESERVED_IDS = frozenset({"discovery"})
 
+#: seconds one on_removed callback may take before the removal goes on without it
+REMOVAL_CALLBACK_TIMEOUT = 10.0
+
 #: restarts of one camera actor: quick first retry, then slower so a broken device does not spin
 ACTOR_BACKOFF = Backoff(initial=0.2, factor=2.0, max=30.0)
 
@@ -109,7 +112,10 @@ class CameraDirectory:
         return [snapshot[i] for i in sorted(snapshot, key=sort_key)]
 
     def on_removed(self, callback: RemovedCallback) -> None:
-        """Call ``await callback(camera)`` before any camera is removed (its actor still runs)."""
+        """Call ``await callback(camera)`` before any camera is removed (its actor still runs).
+
+        Callbacks run one after another under the directory's lock, each bounded by
+        ``REMOVAL_CALLBACK_TIMEOUT`` seconds; they must not start or stop cameras themselves."""
         self._callbacks.append(callback)
 
     def on_id_released(self, callback: Callable[[str], None]) -> None:
@@ -182,12 +188,19 @@ class CameraDirectory:
             return None
         if camera is not None:
             for callback in list(self._callbacks):
-                try:
-                    await callback(camera)
-                except Exception as exc:  # one room's cleanup failing must not keep a dead camera around
+                # Bounded: a stuck cleanup must not hold every other camera's start/stop (one lock).
+                with trio.move_on_after(REMOVAL_CALLBACK_TIMEOUT) as bound:
+                    try:
+                        await callback(camera)
+                    except Exception as exc:  # one room's cleanup failing must not keep a dead camera around
+                        log.error(
+                            "camera removal callback failed",
+                            extra={"camera": camera_id, "error": describe_error(exc)},
+                        )
+                if bound.cancelled_caught:
                     log.error(
-                        "camera removal callback failed",
-                        extra={"camera": camera_id, "error": describe_error(exc)},
+                        "camera removal callback timed out",
+                        extra={"camera": camera_id, "timeout": REMOVAL_CALLBACK_TIMEOUT},
                     )
             camera = self.registry.get(camera_id) or camera  # callbacks may have published (recording ended)
         sup = self.supervisor

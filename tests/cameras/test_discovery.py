@@ -465,3 +465,24 @@ async def test_a_restarted_cameras_supervisor_rebuilds_actors_and_keeps_desired_
         assert pattern is not None and pattern.keep_streaming
         names = sorted(c.name for c in room.room.supervisor.snapshot().children)
         assert names == ["camera0", "discovery", "pattern"]
+
+
+async def test_a_stuck_removal_callback_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("camsvc.cameras.directory.REMOVAL_CALLBACK_TIMEOUT", 0.1)
+    fake = FakeSource()
+    async with running_room(tmp_path, source=fake) as room:
+        later: list[str] = []
+
+        async def stuck(camera: Camera) -> None:
+            await trio.sleep_forever()
+
+        async def after(camera: Camera) -> None:
+            later.append(camera.id)
+
+        room.directory.on_removed(stuck)
+        room.directory.on_removed(after)
+        await fake.add("/dev/video0")
+        await settle()
+        await fake.remove("/dev/video0")
+        await eventually(lambda: room.registry.get("camera0") is None, what="camera0 removed")
+        assert later == ["camera0"] and room.child("camera0") is None
