@@ -359,6 +359,13 @@ class DiscoveryActor:
             details["probe_failures"] = dict(sorted(self.probe_failures.items()))
         if self.ignored:
             details["ignored_nodes"] = sorted(self.ignored)
+        errors = {
+            c.id: c.error
+            for c in self.directory.registry.snapshot().values()
+            if c.status.value == "ERROR" and c.error
+        }
+        if errors:
+            details["errors"] = dict(sorted(errors.items()))
         if not self.running:
             status = UNHEALTHY
         elif self.source is None and self.config.discovery != "disabled" and not self.active:

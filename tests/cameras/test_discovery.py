@@ -265,6 +265,7 @@ async def test_a_node_with_no_usable_format_is_an_error_camera(tmp_path: Path) -
         assert info.value.reason == "camera_disconnected"
         health = room.services.health.check("cameras")
         assert health is not None and health.details["cameras"]["ERROR"] == 1
+        assert "XYZW" in health.details["errors"]["camera0"]
 
 
 async def test_configured_ids_win_over_devices_and_the_device_is_reported(tmp_path: Path) -> None:
