@@ -46,7 +46,7 @@ from .device_source import (
 )
 from .directory import CameraDirectory, IdInUse
 from .external import SCAN_INTERVAL_KEY, ExternalScanner
-from .model import SourceKind, usb_id
+from .model import CameraStatus, SourceKind, usb_id
 from .sources import synthetic_camera, v4l2_camera
 
 log = logging.getLogger("camsvc.cameras.discovery")
@@ -362,7 +362,7 @@ class DiscoveryActor:
         errors = {
             c.id: c.error
             for c in self.directory.registry.snapshot().values()
-            if c.status.value == "ERROR" and c.error
+            if c.status is CameraStatus.ERROR and c.error
         }
         if errors:
             details["errors"] = dict(sorted(errors.items()))
