@@ -253,6 +253,35 @@ def desired_paths(cameras: Mapping[str, Camera] | Iterable[Camera], settings: Pa
     return {cam.id: camera_path(cam, settings) for cam in values if unbuildable_reason(cam) is None}
 
 
+class DesiredPaths:
+    """:func:`desired_paths`, memoised per Camera value.
+
+    The registry swaps whole snapshots but keeps the same Camera object for every camera that did
+    not change, so a pass rebuilds (and quotes the ffmpeg command of) only the cameras that changed;
+    the PathConf objects of the others are the very objects returned last time, which lets the
+    incremental planner skip them by identity.
+    """
+
+    def __init__(self, settings: PathSettings) -> None:
+        self.settings = settings
+        self._memo: dict[str, tuple[Camera, PathConf | None]] = {}
+
+    def __call__(self, cameras: Mapping[str, Camera]) -> dict[str, PathConf]:
+        memo: dict[str, tuple[Camera, PathConf | None]] = {}
+        out: dict[str, PathConf] = {}
+        for cam_id, cam in cameras.items():
+            hit = self._memo.get(cam_id)
+            if hit is not None and (hit[0] is cam or hit[0] == cam):
+                conf = hit[1]
+            else:
+                conf = camera_path(cam, self.settings) if unbuildable_reason(cam) is None else None
+            memo[cam_id] = (cam, conf)
+            if conf is not None:
+                out[cam.id] = conf
+        self._memo = memo
+        return out
+
+
 # -------------------------------------------------------------------- plan
 
 
@@ -326,6 +355,8 @@ def incremental_plan(
         if is_reserved(name):
             continue
         have = applied.get(name)
+        if have is want:
+            continue  # the very conf we applied (DesiredPaths reuses unchanged ones)
         if have is not None:
             diff = {k: v for k, v in want.items() if have.get(k, _MISSING) != v}
             if diff:

@@ -47,7 +47,7 @@ from ..storage.state import StateStore
 from .circuit import CLOSED, OPEN, Circuit
 from .client import AlreadyExists, Invalid, MediamtxClient, MediamtxError, NotFound, Unauthorized, Unavailable
 from .ownership import OwnedPaths
-from .paths import PathConf, PathSettings, Plan, desired_paths, incremental_plan, plan
+from .paths import DesiredPaths, PathConf, PathSettings, Plan, incremental_plan, plan
 from .runtime import PathRuntime
 
 log = logging.getLogger("camsvc.mediamtx")
@@ -106,12 +106,15 @@ class MediamtxReconciler:
         store: StateStore,
         health: Health | None = None,
         client_factory: Callable[[], MediamtxClient] | None = None,
+        incremental: bool = True,
     ) -> None:
+        """``incremental=False`` makes every pass a full one (for benchmarks comparing the two)."""
         self.config = config
         self._m = config.mediamtx
         self._registry = registry
+        self._incremental = incremental
         self._owned_store = OwnedPaths(store)
-        self._settings = PathSettings.from_config(config)
+        self._desired = DesiredPaths(PathSettings.from_config(config))
         self._client_factory = client_factory or self._default_client
         self._circuit = Circuit(Backoff(initial=min(0.5, self._m.reconcile_interval), factor=2.0, max=self._m.backoff_max, jitter=0.1))
         self._client: MediamtxClient | None = None
@@ -121,7 +124,6 @@ class MediamtxReconciler:
         self._pass_done = trio.Event()
         self._pass_seq = 0
         self._last_result: _PassResult | None = None
-        self._last_ok_version = -1
         self._last_sync: float | None = None
         self._server_started: str | None = None
         self._server_version: str | None = None
@@ -206,15 +208,19 @@ class MediamtxReconciler:
             # Not due yet: do not hammer an unreachable MediaMTX on every registry change.
             self._finish_pass(seq, version, False, self._circuit_detail())
             return
-        desired = desired_paths(self._registry.snapshot(), self._settings)
-        self._desired_here |= desired.keys()
-        full = self._need_full or trio.current_time() >= self._next_full_at or self._circuit.state != CLOSED
+        full = (
+            not self._incremental
+            or self._need_full
+            or trio.current_time() >= self._next_full_at
+            or self._circuit.state != CLOSED
+        )
         client = self._client
         assert client is not None
         try:
             if full:
-                await self._full_pass(client, desired)
+                version = await self._full_pass(client)
             else:
+                desired = self._read_desired()
                 await self._apply(client, incremental_plan(desired, self._applied, self._present, self._owned), desired)
         except MediamtxError as exc:
             # Unreachable, refusing our credentials, or answering info/list in a way we do not
@@ -227,7 +233,6 @@ class MediamtxReconciler:
         if full:
             self._need_full = False
             self._next_full_at = trio.current_time() + self._m.reconcile_interval
-        self._last_ok_version = version
         self._last_sync = time.time()
         self._finish_pass(seq, version, True, None)
 
@@ -236,7 +241,13 @@ class MediamtxReconciler:
         done, self._pass_done = self._pass_done, trio.Event()
         done.set()
 
-    async def _full_pass(self, client: MediamtxClient, desired: dict[str, PathConf]) -> None:
+    def _read_desired(self) -> dict[str, PathConf]:
+        desired = self._desired(self._registry.snapshot())
+        self._desired_here |= desired.keys()
+        return desired
+
+    async def _full_pass(self, client: MediamtxClient) -> int:
+        """Returns the registry version it brought MediaMTX to."""
         info = await client.info()
         if self._server_started is not None and info.started != self._server_started:
             self._server_restarts += 1
@@ -248,6 +259,10 @@ class MediamtxReconciler:
         items = await client.list_path_configs()
         actual = {item["name"]: item for item in items if isinstance(item.get("name"), str)}
         self._present = set(actual)
+        # Desired state is read only now, so that changes made while MediaMTX was listing
+        # are part of this pass rather than waiting for the next one.
+        version = self._registry.version
+        desired = self._read_desired()
         # Forget what we believed applied for entries that are gone or not ours to judge.
         self._applied = {n: c for n, c in self._applied.items() if n in actual}
         the_plan = plan(desired, actual, self._owned)
@@ -256,6 +271,7 @@ class MediamtxReconciler:
             self._applied[name] = desired[name]
             self._path_errors.pop(name, None)
         await self._apply(client, the_plan, desired)
+        return version
 
     async def _apply(self, client: MediamtxClient, the_plan: Plan, desired: Mapping[str, PathConf]) -> None:
         """Carry out a plan: ownership is recorded before writing, so a crash never orphans a path."""

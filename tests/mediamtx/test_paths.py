@@ -13,6 +13,7 @@ from camsvc.cameras.model import Camera, CameraStatus, RecordingState, Source, S
 from camsvc.config import parse
 from camsvc.mediamtx.paths import (
     MANAGED_KEYS,
+    DesiredPaths,
     PUBLISH_URL,
     PathSettings,
     camera_path,
@@ -386,3 +387,23 @@ def test_incremental_plan_replaces_present_but_unapplied_names() -> None:
     assert p.replace == {"camera0": desired["camera0"]}
     p2 = incremental_plan(desired, applied=desired, present={"camera0"}, owned={"camera0"})
     assert p2.empty
+
+
+def test_desired_paths_memo_reuses_confs_of_unchanged_cameras() -> None:
+    build = DesiredPaths(SETTINGS)
+    cam0, cam1 = local("camera0"), network("stream0")
+    first = build({"camera0": cam0, "stream0": cam1})
+    assert first == desired_paths([cam0, cam1], SETTINGS)
+    changed = attrs.evolve(cam1, keep_streaming=True)
+    second = build({"camera0": cam0, "stream0": changed})
+    assert second["camera0"] is first["camera0"]
+    assert second["stream0"] is not first["stream0"] and second["stream0"]["sourceOnDemand"] is False
+    # an equal (not identical) value also hits
+    assert build({"camera0": attrs.evolve(cam0)})["camera0"] is first["camera0"]
+    # removed cameras are forgotten; unbuildable ones yield nothing
+    assert build({"camera1": local("camera1", status=CameraStatus.DISCONNECTED)}) == {}
+
+
+def test_incremental_plan_skips_identical_conf_objects_cheaply() -> None:
+    desired = desired_paths([local("camera0")], SETTINGS)
+    assert incremental_plan(desired, applied=dict(desired), present={"camera0"}, owned={"camera0"}).empty
