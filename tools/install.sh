@@ -61,13 +61,13 @@ while [ $# -gt 0 ]; do
 done
 
 # ---------------------------------------------------------------- preflight: nothing is changed yet
-require_root
-require_systemd
-case "$PREFIX" in /*) ;; *) die 1 "--prefix must be an absolute path, got '$PREFIX'" ;; esac
+case "$PREFIX" in /?*) ;; *) die 1 "--prefix must be an absolute path other than /, got '$PREFIX'" ;; esac
 PREFIX=${PREFIX%/}
 [[ "$HEALTH_TIMEOUT" =~ ^[0-9]+$ ]] || die 1 "--health-timeout must be whole seconds, got '$HEALTH_TIMEOUT'"
 [[ "$KEEP_RELEASES" =~ ^[0-9]+$ ]] && [ "$KEEP_RELEASES" -ge 2 ] || die 1 "--keep must be 2 or more"
 case "$HEALTH_GATE" in auto | ready | live) ;; *) die 1 "--health-gate must be ready, live or auto" ;; esac
+require_root
+require_systemd
 command -v "$PYTHON" >/dev/null || die 1 "python interpreter '$PYTHON' not found (apt-get install python3)"
 "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' ||
     die 1 "$PYTHON is $("$PYTHON" -V 2>&1); camsvc needs Python 3.11 or newer"
