@@ -104,6 +104,12 @@ if [ -n "$NEW_CONFIG" ]; then
 fi
 if [ -n "$MEDIAMTX_SRC" ]; then
     [ -f "$MEDIAMTX_SRC" ] || die 1 "MediaMTX '$MEDIAMTX_SRC' does not exist"
+    case "$MEDIAMTX_SRC" in
+        *.tar.gz | *.tgz)
+            tar -tzf "$MEDIAMTX_SRC" mediamtx >/dev/null 2>&1 ||
+                die 1 "'$MEDIAMTX_SRC' has no 'mediamtx' binary at its top level (expected a MediaMTX release archive)"
+            ;;
+    esac
 fi
 
 take_lock
@@ -373,7 +379,7 @@ if [ "$HAVE_MEDIAMTX" = 0 ]; then
     cat <<EOF
 $PROG: MediaMTX is not installed, so /health/ready stays 503 (the install was gated on /health/live).
   To add it: download the MediaMTX release for this CPU (linux_amd64, linux_arm64v8, ...) and run
-    sudo $PROG --wheels DIR --mediamtx mediamtx_vX.Y.Z_linux_ARCH.tar.gz
+    sudo $0 --wheels DIR --mediamtx mediamtx_vX.Y.Z_linux_ARCH.tar.gz
   or put the binary at $MEDIAMTX_BIN and re-run this installer.
 EOF
 fi

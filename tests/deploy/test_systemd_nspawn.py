@@ -505,3 +505,13 @@ def test_uninstall_keeps_data_and_config(deployment: Deployment) -> None:
     listing = dep.sh("ls", "/etc/camera-service").stdout.split()
     assert "camsvc.yaml" in listing and any(name.startswith("camsvc.yaml.bak-") for name in listing)
     assert dep.sh("id", "camera-service").returncode == 0
+
+
+def test_purge_removes_data_config_and_users(deployment: Deployment) -> None:
+    dep = deployment
+    result = dep.sh("/src/tools/uninstall.sh", "--purge")
+    assert "purged data, config, logs and users" in result.stdout
+    for path in ("/var/recordings", "/var/snapshots", "/var/lib/camera-service", "/etc/camera-service"):
+        assert dep.sh("test", "-e", path, check=False).returncode == 1, path
+    for user in ("camera-service", "mediamtx"):
+        assert dep.sh("id", user, check=False).returncode == 1, user
