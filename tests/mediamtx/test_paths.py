@@ -13,8 +13,8 @@ from camsvc.cameras.model import Camera, CameraStatus, RecordingState, Source, S
 from camsvc.config import parse
 from camsvc.mediamtx.paths import (
     MANAGED_KEYS,
-    DesiredPaths,
     PUBLISH_URL,
+    DesiredPaths,
     PathSettings,
     camera_path,
     conf_diff,

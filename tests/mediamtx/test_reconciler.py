@@ -20,7 +20,7 @@ from camsvc.mediamtx.client import MediamtxClient
 from camsvc.mediamtx.paths import PathSettings, camera_path
 from camsvc.mediamtx.reconciler import MediamtxReconciler
 from camsvc.storage.state import StateStore
-from supervisor import SupervisorSnapshot
+from supervisor import Backoff, ChildSpec, Supervisor, SupervisorSnapshot
 from tools.mediamtx_emulator import Emulator
 
 from .conftest import make_config, network, recording, synthetic
@@ -317,3 +317,40 @@ def test_desired_conf_matches_what_the_builder_makes(tmp_path: Path) -> None:
     config = make_config(tmp_path, "http://127.0.0.1:1")
     conf = camera_path(synthetic("camera0"), PathSettings.from_config(config))
     assert conf["runOnDemand"].split()[0] == "true"
+
+
+async def test_a_genuine_bug_crashes_the_child_and_the_supervisor_restarts_it(tmp_path: Path, emu: Emulator) -> None:
+    """Unreachability is handled inside; an unexpected exception (a bug) is not swallowed."""
+    calls = {"info": 0}
+
+    class BuggyOnce(MediamtxClient):
+        async def info(self) -> Any:
+            calls["info"] += 1
+            if calls["info"] == 1:
+                raise RuntimeError("bug in the reconciler")
+            return await super().info()
+
+    config = make_config(tmp_path, emu.api_url)
+    registry = CameraRegistry()
+    registry.put(synthetic("camera0"))
+    store = StateStore(tmp_path / "state.db")
+    store.open()
+    rec = MediamtxReconciler(
+        config=config, registry=registry, store=store, client_factory=lambda: BuggyOnce(emu.api_url, timeout=2)
+    )
+    sup = Supervisor("root", [ChildSpec("mediamtx", rec.run, backoff=Backoff(initial=0.05, jitter=0))])
+    try:
+        async with MediamtxClient(emu.api_url, timeout=2) as api, trio.open_nursery() as nursery:
+            await nursery.start(sup.run)
+
+            async def created() -> bool:
+                return "camera0" in await conf_names(api)
+
+            await until(created, what="path created by the restarted reconciler")
+            child = sup.snapshot().child("mediamtx")
+            assert child is not None and child.restarts == 1
+            assert child.last_error == "RuntimeError: bug in the reconciler"
+            assert rec.gateway.status().running
+            nursery.cancel_scope.cancel()
+    finally:
+        store.close()
