@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import os
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -54,6 +55,11 @@ if TYPE_CHECKING:
 log = logging.getLogger("camsvc.rpc.connection")
 
 RECEIVE_BYTES = 65536
+#: write answers straight to the socket when nothing is queued (see Connection.send_frame);
+#: a switch so the benchmark can measure the queued-only path it replaced
+DIRECT_SEND = True
+#: run ``inline`` methods on the reader task (see Connection._on_message); a switch for the benchmark
+INLINE_METHODS = True
 #: how long a closing handshake may take before the socket is simply closed
 CLOSE_TIMEOUT = 2.0
 HANDSHAKE_TIMEOUT = 10.0
@@ -105,6 +111,9 @@ class Connection:
         self._max_message = cfg.max_message_bytes
         self._wake = trio.Event()
         self._closing = False
+        self._writing = False
+        #: the plain TCP socket's descriptor for direct writes (-1: TLS, or closed)
+        self._fd = stream.socket.fileno() if isinstance(stream, trio.SocketStream) else -1
         self._writer_done = trio.Event()
         self._slots = trio.Semaphore(cfg.max_concurrent_requests)
         self._read_scope = trio.CancelScope()
@@ -124,11 +133,18 @@ class Connection:
     # --------------------------------------------------------- outbound
 
     def send_text(self, text: str | None) -> None:
+        """Send a response (directly when the socket takes it at once)."""
         if text is not None:
-            self.send_frame(text_frame(text.encode()))
+            self.send_frame(text_frame(text.encode()), direct=True)
 
-    def send_frame(self, frame: bytes) -> None:
-        """Queue one message frame; a client whose queue is full is closed with 1008."""
+    def send_frame(self, frame: bytes, *, direct: bool = False) -> None:
+        """Queue one message frame; a client whose queue is full is closed with 1008.
+
+        ``direct`` (responses): when nothing is queued or being written, try writing the frame
+        to the socket right here (non-blocking); only what does not fit goes through the
+        writer. That spares a task switch per answer. Notifications never write directly, so
+        a fan-out to many connections stays a quick loop of appends.
+        """
         if self._closing:
             return
         if self._queued >= self._limit:
@@ -136,6 +152,16 @@ class Connection:
             log.warning("client not keeping up; closing", extra={"connection": self.id, "queued": self._queued})
             self.close(POLICY, "outbound queue full", discard=True)
             return
+        if direct and self._fd >= 0 and not self._out and not self._writing and DIRECT_SEND:
+            try:
+                sent = os.write(self._fd, frame)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError:
+                sent = 0  # a broken socket: the writer finds out and ends the connection
+            if sent == len(frame):
+                return
+            frame = frame[sent:]
         self._out.append(frame)
         self._queued += 1
         self._wake.set()
@@ -185,7 +211,9 @@ class Connection:
                 data = b"".join(out) if len(out) > 1 else out[0]
                 out.clear()
                 self._queued = 0
+                self._writing = True
                 await stream.send_all(data)
+                self._writing = False
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             self._closing = True
             self._read_scope.cancel()
@@ -214,6 +242,7 @@ class Connection:
                 nursery.cancel_scope.cancel()
         finally:
             self._closing = True
+            self._fd = -1  # never write to a descriptor number the OS may hand to someone else
             await trio.aclose_forcefully(self.stream)
 
     async def _receive(self) -> bytes:
@@ -337,7 +366,7 @@ class Connection:
         if not calls:
             self.send_text(prepared.answer)
             return
-        if not prepared.batch and calls[0].method.inline:
+        if not prepared.batch and calls[0].method.inline and INLINE_METHODS:
             self.send_text(await server.dispatcher.run(calls[0]))
             return
         await self._slots.acquire()

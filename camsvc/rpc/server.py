@@ -124,6 +124,7 @@ class RpcServer:
                 await nursery.start(self.lag.run)
                 await nursery.start(self.sampler.run)
                 await nursery.start(self.health_watch.run)
+                await nursery.start(self.hub.run_flusher)
                 nursery.start_soon(self._keepalive)
                 if self.services.auth is not None:
                     nursery.start_soon(self._refresh_keys)

@@ -10,8 +10,11 @@ Delivery never awaits: a connection whose queue is full closes itself (1008).
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Callable, Iterable
 from typing import Protocol
+
+import trio
 
 from ..errors import InvalidParams
 from ..events import TOPICS, Event
@@ -31,6 +34,11 @@ ALIASES = {
     "system.health": "system_health_update",
 }
 DEFAULT_TOPICS = ("camera_status_update", "recording_status_update")
+#: notifications handed out per scheduler turn (bounds the event-loop hold of one fan-out)
+FANOUT_CHUNK = 256
+#: write notifications straight to idle sockets; a switch so the benchmark can measure the
+#: one-writer-task-wake-per-delivery path it replaced
+FANOUT_DIRECT = True
 ALL_TOPIC_NAMES = (*TOPICS, *ALIASES)
 
 
@@ -46,7 +54,7 @@ class Subscriber(Protocol):
     #: topic as given → device filter (None = every device)
     topics: dict[str, str | None]
 
-    def send_frame(self, frame: bytes) -> None: ...
+    def send_frame(self, frame: bytes, *, direct: bool = False) -> None: ...
 
 
 class SubscriptionHub:
@@ -55,6 +63,12 @@ class SubscriptionHub:
         self._index: dict[str, dict[Subscriber, None]] = {t: {} for t in TOPICS}
         self._resolve = resolve_device
         self.delivered = 0
+        #: subscriptions (topics as given) over all connections, and connections with any
+        self._total = 0
+        self._clients: dict[Subscriber, None] = {}
+        #: notifications not yet handed to their connection, in publication order
+        self._pending: collections.deque[tuple[Subscriber, bytes]] = collections.deque()
+        self._wake = trio.Event()
 
     # ------------------------------------------------------------ changes
 
@@ -66,8 +80,12 @@ class SubscriptionHub:
                 raise InvalidParams("topics", "unknown_topic", f"unknown topic {topic!r}; known: {', '.join(ALL_TOPIC_NAMES)}")
         device = self._resolve(device) if device else None
         for topic in topics:
+            if topic not in sub.topics:
+                self._total += 1
             sub.topics[topic] = device
             self._index[canonical(topic) or topic][sub] = None
+        if sub.topics:
+            self._clients[sub] = None
         return topics
 
     def unsubscribe(self, sub: Subscriber, topics: Iterable[str] | None = None) -> list[str]:
@@ -82,10 +100,12 @@ class SubscriptionHub:
             removed = [t for t in sub.topics if t in wanted or canonical(t) in wanted]
         for topic in removed:
             del sub.topics[topic]
+        self._total -= len(removed)
         self._reindex(sub)
         return removed
 
     def drop(self, sub: Subscriber) -> None:
+        self._total -= len(sub.topics)
         sub.topics.clear()
         self._reindex(sub)
 
@@ -94,28 +114,30 @@ class SubscriptionHub:
         for topic, subs in self._index.items():
             if topic not in still:
                 subs.pop(sub, None)
+        if not sub.topics:
+            self._clients.pop(sub, None)
 
     # ------------------------------------------------------------ reading
 
     def stats(self) -> dict[str, object]:
-        clients: set[Subscriber] = set()
-        for subs in self._index.values():
-            clients.update(subs)
+        """Kept as counters: O(topics), whatever the number of connections."""
         return {
-            "total_subscriptions": sum(len(s.topics) for s in clients),
-            "active_clients": len(clients),
+            "total_subscriptions": self._total,
+            "active_clients": len(self._clients),
             "topic_counts": {topic: len(subs) for topic, subs in self._index.items()},
         }
 
     # ----------------------------------------------------------- delivery
 
     def deliver(self, event: Event) -> None:
-        """Event-bus subscriber: queue the event's notification to every matching connection."""
+        """Event-bus subscriber: hand the event's notification to every matching connection."""
         subs = self._index.get(event.topic)
         if not subs:
             return
         frames: dict[str | None, bytes] = {}
         device = event.device
+        pending = self._pending
+        was_idle = not pending
         for sub in list(subs):
             if device is not None:
                 filters = [d for t, d in sub.topics.items() if canonical(t) == event.topic]
@@ -125,5 +147,32 @@ class SubscriptionHub:
             frame = frames.get(host)
             if frame is None:
                 frame = frames[host] = text_frame(event.notification(host).encode())
-            sub.send_frame(frame)
+            pending.append((sub, frame))
             self.delivered += 1
+        if was_idle and pending:
+            # The first chunk goes out right now; the flusher takes the rest after a checkpoint.
+            self._send_chunk()
+        if pending:
+            self._wake.set()
+
+    def _send_chunk(self) -> None:
+        pending = self._pending
+        direct = FANOUT_DIRECT
+        for _ in range(min(FANOUT_CHUNK, len(pending))):
+            sub, frame = pending.popleft()
+            sub.send_frame(frame, direct=direct)
+
+    async def run_flusher(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Send what deliver() left queued, a chunk per scheduler turn, in publication order.
+
+        One FIFO for every notification keeps each connection's events in order; writing to
+        idle sockets directly (``send_frame(direct=True)``) spares a task switch per delivery,
+        and the chunks bound how long the event loop is held by one fan-out.
+        """
+        task_status.started()
+        while True:
+            if not self._pending:
+                self._wake = trio.Event()
+                await self._wake.wait()
+            await trio.lowlevel.checkpoint()
+            self._send_chunk()

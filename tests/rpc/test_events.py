@@ -117,3 +117,18 @@ async def test_system_health_update_on_overall_change(service: Service) -> None:
         watcher.poke()
         event = await c.notification("system_health_update")
         assert event["params"]["status"] != "unhealthy"
+
+
+async def test_subscription_counts_follow_connections(service: Service) -> None:
+    rpc = service.extras["rpc"]
+    async with rpc_client(ws_url(service), token=token_for(service, "viewer")) as a:
+        async with rpc_client(ws_url(service), token=token_for(service, "viewer")) as b:
+            await b.call("subscribe_events", {"topics": ["snapshot_taken", "system.health"]})
+            stats = (await a.call("get_subscription_stats"))["global_stats"]
+            assert stats["active_clients"] == 2 and stats["total_subscriptions"] == 6
+            assert stats["topic_counts"] == {"camera_status_update": 2, "recording_status_update": 2, "snapshot_taken": 1, "system_health_update": 1}
+        await apoll(lambda: rpc.hub.stats()["active_clients"] == 1, what="b dropped")
+        stats = (await a.call("get_subscription_stats"))["global_stats"]
+        assert stats["total_subscriptions"] == 2 and stats["topic_counts"]["snapshot_taken"] == 0
+        await a.call("unsubscribe_events")
+        assert (await a.call("get_subscription_stats"))["global_stats"]["active_clients"] == 0

@@ -116,6 +116,10 @@ async def refresh_token(ctx: CallContext, params: dict[str, Any]) -> dict[str, A
     return {"auth_token": token, "expires_at": iso(expires)}
 
 
+#: the OpenRPC document per dispatched table (built once: it is large and never changes)
+_discover_cache: weakref.WeakKeyDictionary[Any, tuple[int, dict[str, Any]]] = weakref.WeakKeyDictionary()
+
+
 async def discover(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
     from ..openrpc import openrpc_document
 
@@ -125,7 +129,11 @@ async def discover(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
         from ..catalog import load_table
 
         table = load_table(ctx.services.config.security.permissions)
-    return openrpc_document(table)
+    cached = _discover_cache.get(table)
+    if cached is None or cached[0] != len(table):
+        cached = (len(table), openrpc_document(table))
+        _discover_cache[table] = cached
+    return cached[1]
 
 
 # ------------------------------------------------------------------ system
