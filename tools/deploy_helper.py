@@ -36,7 +36,7 @@ FACTS: tuple[tuple[str, str, str, str], ...] = (
 
 def load_yaml(path: Path) -> dict[str, Any]:
     try:
-        import yaml
+        import yaml  # type: ignore[import-untyped]
     except ImportError:  # pragma: no cover - the release venv always has PyYAML
         print(f"warning: PyYAML missing, using defaults instead of {path}", file=sys.stderr)
         return {}
