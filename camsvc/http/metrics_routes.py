@@ -97,7 +97,7 @@ class ServiceCollector:
 
 def metrics_blueprint(services: Services, rpc: RpcServer) -> Blueprint:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(ServiceCollector(services, rpc))  # type: ignore[arg-type]
+    registry.register(ServiceCollector(services, rpc))
     bp = Blueprint("metrics", __name__)
 
     @bp.get("/metrics")

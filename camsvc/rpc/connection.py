@@ -247,7 +247,7 @@ class Connection:
 
     async def _receive(self) -> bytes:
         try:
-            return await self.stream.receive_some(RECEIVE_BYTES)
+            return bytes(await self.stream.receive_some(RECEIVE_BYTES))
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             return b""
 

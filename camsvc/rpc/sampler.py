@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 import attrs
-import psutil
+import psutil  # type: ignore[import-untyped]
 import trio
 
 from ..errors import CamsvcError

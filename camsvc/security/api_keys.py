@@ -17,13 +17,16 @@ import secrets
 import sqlite3
 import time
 import types
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import TypeVar
 
 import attrs
 
 from ..errors import AuthFailed
 from ..storage.state import StateStore
 from .roles import Role
+
+T = TypeVar("T")
 
 PREFIX = "csk_"
 KEY_PATTERN = re.compile(r"csk_[A-Za-z0-9_-]{43}")
@@ -176,8 +179,10 @@ class ApiKeyStore:
         self._revoke(conn, key_id)
         return self._create(conn, old.role, old.name, ttl)
 
-    def _write(self, fn):  # type: ignore[no-untyped-def]
-        def run(conn: sqlite3.Connection):  # type: ignore[no-untyped-def]
+    def _write(self, fn: Callable[[sqlite3.Connection], T]) -> Callable[[sqlite3.Connection], T]:
+        """``fn`` in the write transaction, followed by a reload of the in-memory copy."""
+
+        def run(conn: sqlite3.Connection) -> T:
             result = fn(conn)
             self._keys = self._load(conn)
             return result

@@ -34,7 +34,7 @@ DEVICE = Param(
     pattern=r"[a-z0-9_]{1,32}|/dev/video[0-9]{1,3}",
 )
 
-_CAMERA = {
+_CAMERA: dict[str, Any] = {
     "type": "object",
     "properties": {
         "device": {"type": "string"},
