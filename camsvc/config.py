@@ -18,6 +18,7 @@ from typing import Annotated, Any, get_args, get_origin
 
 import attrs
 import cattrs
+from cattrs.gen import make_dict_structure_fn
 import yaml
 
 ENV_PREFIX = "CAMSVC_"
@@ -304,6 +305,42 @@ def _make_converter() -> cattrs.Converter:
         return hook
 
     c.register_structure_hook_factory(lambda t: get_origin(t) is Annotated, annotated)
+
+    def section(cls: type) -> Any:
+        inner = make_dict_structure_fn(
+            cls, c, _cattrs_forbid_extra_keys=True, _cattrs_detailed_validation=True
+        )
+
+        def hook(value: Any, _: Any) -> Any:
+            if not isinstance(value, Mapping):
+                raise TypeError(f"expected a mapping of keys, got {type(value).__name__} {value!r}")
+            return inner(value, cls)
+
+        return hook
+
+    c.register_structure_hook_factory(attrs.has, section)
+
+    def sequence(t: Any) -> Any:
+        (item,) = get_args(t)
+        inner = c.get_structure_hook(item)
+
+        def hook(value: Any, _: Any) -> Any:
+            if not isinstance(value, list | tuple):
+                raise TypeError(f"expected a list, got {type(value).__name__} {value!r}")
+            out, errors = [], []
+            for index, element in enumerate(value):
+                try:
+                    out.append(inner(element, item))
+                except Exception as exc:
+                    exc.__notes__ = [*getattr(exc, "__notes__", []), cattrs.IterableValidationNote(f"item {index}", index, item)]
+                    errors.append(exc)
+            if errors:
+                raise cattrs.IterableValidationError("invalid list items", errors, t)
+            return out
+
+        return hook
+
+    c.register_structure_hook_factory(lambda t: get_origin(t) is list, sequence)
     return c
 
 

@@ -86,3 +86,14 @@ def test_committed_template_matches_code() -> None:
 def test_docs_table_matches_code() -> None:
     text = (REPO / "docs" / "configuration.md").read_text()
     assert config.render_markdown() in text, "regenerate the table: camsvc config-template --markdown"
+
+
+def test_wrong_shapes_are_named_not_crashed() -> None:
+    raw = {"server": ["a", "list"], "cameras": {"synthetic": "x", "external": [1]}}
+    with pytest.raises(config.ConfigError) as info:
+        config.parse(raw, environ={})
+    assert info.value.problems == [
+        "server: expected a mapping of keys, got list ['a', 'list']",
+        "cameras.synthetic: expected a list, got str 'x'",
+        "cameras.external[0]: expected a mapping of keys, got int 1",
+    ]
