@@ -15,6 +15,8 @@ import errno
 import logging
 import os
 import stat
+import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,12 @@ log = logging.getLogger("camsvc.storage.files")
 
 #: a segment may carry a start stamp slightly before the session's own start (clock granularity)
 SESSION_SLACK = 1.0
+#: parsed names remembered per directory (cleared when exceeded; a re-parse is cheap)
+PARSED_CACHE_LIMIT = 200_000
+#: a file written within this many seconds may still grow: a reused scan looks at it again
+VOLATILE_SECONDS = 10.0
+#: a scan is reused only if the directory had not changed for this long when it was taken
+QUIET_SECONDS = 1.0
 
 
 class FileKind(enum.Enum):
@@ -79,6 +87,25 @@ class FilePage:
     media: dict[str, MediaInfo | None]
 
 
+@attrs.define
+class _ScanCache:
+    #: (st_dev, st_ino, st_mtime_ns) of the directory when scanned
+    key: tuple[int, int, int]
+    #: newest first
+    entries: list[FileEntry]
+    #: indices of entries written recently (they may still grow)
+    volatile: list[int]
+
+
+def _newest_first(entry: FileEntry) -> tuple[float, str]:
+    return (entry.created, entry.name)
+
+
+def _volatile(entries: list[FileEntry], now: float) -> list[int]:
+    cutoff_ns = int((now - VOLATILE_SECONDS) * 1e9)
+    return [i for i, e in enumerate(entries) if e.mtime_ns >= cutoff_ns]
+
+
 def in_progress_segments(entries: Iterable[FileEntry], active: Mapping[str, float]) -> set[str]:
     """Names of the segments being written: per recording camera, its newest segment of the session."""
     newest: dict[str, FileEntry] = {}
@@ -113,6 +140,9 @@ class FileStore:
         #: device of names we did not generate (custom snapshot names), remembered by whoever made them
         self._device_hint = device_hint
         self.probe_budget = probe_budget
+        self._parsed: dict[str, tuple[str | None, float | None]] = {}
+        self._cache: _ScanCache | None = None
+        self._scan_lock = threading.Lock()
 
     # ------------------------------------------------------------------ scanning
 
@@ -120,7 +150,39 @@ class FileStore:
         Path(self.directory).mkdir(parents=True, exist_ok=True)
 
     def scan_sync(self) -> list[FileEntry]:
-        """Every listable file (regular, not hidden, our extensions), unsorted; runs on a worker thread."""
+        """Every listable file (regular, not hidden, our extensions), newest first; on a worker thread.
+
+        A full scan lstat()s every file. While the directory itself is unchanged (same mtime: no file
+        was added, removed or renamed) the previous scan is reused and only the files written in the
+        last few seconds are looked at again (a finished segment or snapshot never changes size). A
+        scan is reused only if the directory had been quiet for a second when it was taken, so a
+        change within the filesystem's timestamp granularity cannot hide behind an equal mtime.
+        """
+        with self._scan_lock:
+            started = time.time()
+            try:
+                dst = os.stat(self.directory)
+            except FileNotFoundError:
+                self._cache = None
+                return []
+            key = (dst.st_dev, dst.st_ino, dst.st_mtime_ns)
+            cache = self._cache
+            if cache is not None and cache.key == key and self._refresh(cache, started):
+                return list(cache.entries)
+            entries = self._full_scan()
+            entries.sort(key=_newest_first, reverse=True)
+            if dst.st_mtime < started - QUIET_SECONDS:
+                self._cache = _ScanCache(key, entries, _volatile(entries, started))
+            else:
+                self._cache = None
+            return list(entries)
+
+    def invalidate(self) -> None:
+        """Forget the cached scan (after we changed the directory ourselves)."""
+        with self._scan_lock:
+            self._cache = None
+
+    def _full_scan(self) -> list[FileEntry]:
         out: list[FileEntry] = []
         extensions = self.kind.extensions
         try:
@@ -141,11 +203,42 @@ class FileStore:
                 out.append(self._entry(name, st))
         return out
 
+    def _refresh(self, cache: _ScanCache, now: float) -> bool:
+        """Update the recently written entries of a reused scan; False if the scan must be redone."""
+        changed = False
+        for index in cache.volatile:
+            old = cache.entries[index]
+            try:
+                st = os.stat(os.path.join(self.directory, old.name), follow_symlinks=False)
+            except OSError:
+                return False
+            if st.st_size != old.size or st.st_mtime_ns != old.mtime_ns:
+                cache.entries[index] = self._entry(old.name, st)
+                changed = True
+        if self.kind is FileKind.SNAPSHOT:
+            # A custom name's camera may have been recorded after the scan saw the file.
+            for index, entry in enumerate(cache.entries):
+                if entry.device is None and (hint := self._device_hint(entry.name)) is not None:
+                    cache.entries[index] = attrs.evolve(entry, device=hint)
+        if changed:
+            cache.entries.sort(key=_newest_first, reverse=True)
+        cache.volatile = _volatile(cache.entries, now)
+        return True
+
     def _entry(self, name: str, st: os.stat_result) -> FileEntry:
-        created = names.name_time(name)
-        device = names.device_of(name) or self._device_hint(name)
+        parsed = self._parsed.get(name)
+        if parsed is None:
+            # A name's meaning never changes: parse each once (10,000 regex+mktime per listing add up).
+            if len(self._parsed) >= PARSED_CACHE_LIMIT:
+                self._parsed.clear()
+            parsed = self._parsed[name] = names.parse_name(name)
+        device, created = parsed
         return FileEntry(
-            name, st.st_size, st.st_mtime_ns, created if created is not None else st.st_mtime, device
+            name,
+            st.st_size,
+            st.st_mtime_ns,
+            created if created is not None else st.st_mtime,
+            device or self._device_hint(name),
         )
 
     async def scan(self) -> list[FileEntry]:
@@ -161,9 +254,7 @@ class FileStore:
         """The files a listing shows, newest first."""
         entries = await self.scan()
         busy = self.in_progress(entries)
-        files = [e for e in entries if e.name not in busy]
-        files.sort(key=lambda e: (e.created, e.name), reverse=True)
-        return files
+        return [e for e in entries if e.name not in busy] if busy else entries
 
     # ------------------------------------------------------------------ API operations
 
@@ -234,6 +325,7 @@ class FileStore:
             return True
 
         removed = await trio.to_thread.run_sync(unlink)
+        self.invalidate()
         self.probes.forget(path)
         if removed:
             log.info("file deleted", extra={"file": entry.name, "kind": self.kind.value, "bytes": entry.size})

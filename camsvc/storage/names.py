@@ -13,6 +13,7 @@ import datetime as dt
 import os
 import re
 import stat
+import time
 from pathlib import Path
 
 from ..errors import InvalidParams, NotFound
@@ -103,36 +104,50 @@ def resolve_inside(directory: str | os.PathLike[str], name: str) -> Path:
     return Path(real)
 
 
+def _stamp_time(match: re.Match[str]) -> float | None:
+    """Local-time epoch seconds of a ``YYYY-mm-dd_HH-MM-SS`` stamp (time.mktime: no strptime on hot paths)."""
+    stamp_text = match.group("stamp")
+    try:
+        year, month, day = int(stamp_text[0:4]), int(stamp_text[5:7]), int(stamp_text[8:10])
+        hour, minute, second = int(stamp_text[11:13]), int(stamp_text[14:16]), int(stamp_text[17:19])
+    except ValueError:
+        return None
+    if not (1 <= month <= 12 and 1 <= day <= 31 and hour < 24 and minute < 60 and second < 61):
+        return None
+    try:
+        return time.mktime((year, month, day, hour, minute, second, 0, 0, -1))
+    except (OverflowError, ValueError):
+        return None
+
+
+def parse_name(name: str) -> tuple[str | None, float | None]:
+    """(camera, time) a generated name encodes; (None, None) for names we did not make.
+
+    Segments carry their start to the microsecond (MediaMTX's local time), snapshots to the second.
+    """
+    match = SEGMENT_NAME.fullmatch(name)
+    if match:
+        base = _stamp_time(match)
+        return match.group("device"), (base + int(match.group("micro")) / 1e6 if base is not None else None)
+    match = SNAPSHOT_NAME.fullmatch(name)
+    if match:
+        return match.group("device"), _stamp_time(match)
+    return None, None
+
+
 def device_of(name: str) -> str | None:
     """The camera a generated name belongs to (its prefix), or None for names we did not make."""
-    match = SEGMENT_NAME.fullmatch(name) or SNAPSHOT_NAME.fullmatch(name)
-    return match.group("device") if match else None
+    return parse_name(name)[0]
 
 
 def segment_start(name: str) -> float | None:
     """Wall-clock start (epoch seconds) encoded in a segment name; MediaMTX writes local time."""
-    match = SEGMENT_NAME.fullmatch(name)
-    if not match:
-        return None
-    try:
-        naive = dt.datetime.strptime(match.group("stamp"), STAMP_FORMAT)
-    except ValueError:
-        return None
-    return naive.replace(microsecond=int(match.group("micro"))).timestamp()
+    return parse_name(name)[1] if SEGMENT_NAME.fullmatch(name) else None
 
 
 def name_time(name: str) -> float | None:
     """The time a generated name encodes (segments to the microsecond, snapshots to the second)."""
-    start = segment_start(name)
-    if start is not None:
-        return start
-    match = SNAPSHOT_NAME.fullmatch(name)
-    if not match:
-        return None
-    try:
-        return dt.datetime.strptime(match.group("stamp"), STAMP_FORMAT).timestamp()
-    except ValueError:
-        return None
+    return parse_name(name)[1]
 
 
 def stamp(ts: float) -> str:

@@ -183,3 +183,38 @@ def test_probe_cache_key_includes_mtime_and_size() -> None:
     assert cache.lookup(key)[0] is True
     assert cache.lookup(FileKey("/x.mp4", 1, 3))[0] is False
     assert cache.lookup(FileKey("/x.mp4", 2, 2))[0] is False
+
+
+def _age_dir(directory: Path, seconds: float = 5.0) -> None:
+    past = time.time() - seconds
+    os.utime(directory, (past, past))
+
+
+async def test_reused_scans_still_see_new_deleted_and_growing_files(tmp_path: Path) -> None:
+    old = _segments(tmp_path, "camera0", 3, time.time() - 10_000)
+    growing = tmp_path / segment_name("camera1", time.time() - 5)
+    growing.write_bytes(b"x" * 10)  # written just now: it may still grow
+    _age_dir(tmp_path)
+    store = _store(tmp_path)
+    first = {e.name: e.size for e in await store.scan()}
+    assert store._cache is not None  # the quiet directory's scan is reused from now on
+    assert first[growing.name] == 10 and set(old) <= set(first)
+    with growing.open("ab") as f:
+        f.write(b"y" * 90)
+    assert {e.name: e.size for e in await store.scan()}[growing.name] == 100
+    added = tmp_path / segment_name("camera2", time.time())
+    added.write_bytes(b"new")  # changes the directory's mtime
+    assert added.name in {e.name for e in await store.scan()}
+    _age_dir(tmp_path)
+    await store.scan()
+    await store.delete(old[0])
+    assert old[0] not in {e.name for e in (await store.list(limit=50, offset=0)).files}
+    names_now = [e.name for e in await store.scan()]
+    assert names_now == [e.name for e in sorted(await store.scan(), key=lambda e: (e.created, e.name), reverse=True)]
+
+
+async def test_a_busy_directory_is_rescanned_every_time(tmp_path: Path) -> None:
+    _segments(tmp_path, "camera0", 2, time.time() - 1000)  # the directory changed just now
+    store = _store(tmp_path)
+    await store.scan()
+    assert store._cache is None
