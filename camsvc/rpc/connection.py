@@ -60,6 +60,9 @@ RECEIVE_BYTES = 65536
 DIRECT_SEND = True
 #: run ``inline`` methods on the reader task (see Connection._on_message); a switch for the benchmark
 INLINE_METHODS = True
+#: start the writer task only while something is queued (idle connections then hold one task,
+#: not two); a switch so the benchmark can measure the always-running writer it replaced
+LAZY_WRITER = True
 #: how long a closing handshake may take before the socket is simply closed
 CLOSE_TIMEOUT = 2.0
 HANDSHAKE_TIMEOUT = 10.0
@@ -91,6 +94,13 @@ def _peer_address(stream: trio.abc.Stream) -> str:
 class Connection:
     """A client connection; the server creates one per accepted socket and awaits :meth:`serve`."""
 
+    # Slots: ten thousand idle connections are the scale target; every object and dict counts.
+    __slots__ = (
+        "server", "stream", "id", "address", "host", "identity", "topics", "bucket", "unanswered_pings",
+        "close_code", "_proto", "_out", "_queued", "_limit", "_max_message", "_wake", "_closing", "_writing",
+        "_fd", "_writer_running", "_writer_exited", "_slots", "_read_scope", "_nursery",
+    )
+
     def __init__(self, server: RpcServer, stream: trio.abc.Stream, conn_id: str) -> None:
         cfg = server.config.server
         self.server = server
@@ -104,18 +114,22 @@ class Connection:
         self.bucket = TokenBucket(cfg.rate_limit_per_second, cfg.rate_limit_burst)
         self.unanswered_pings = 0
         self.close_code: int | None = None
-        self._ws = WSConnection(ConnectionType.SERVER)
+        #: the frame protocol once the handshake is done (the HTTP handshake state is then dropped)
+        self._proto: wsproto.connection.Connection | None = None
         self._out: collections.deque[bytes] = collections.deque()
         self._queued = 0
         self._limit = cfg.outbound_queue
         self._max_message = cfg.max_message_bytes
-        self._wake = trio.Event()
+        #: wakes an always-running writer (LAZY_WRITER off); None while nobody waits on it
+        self._wake: trio.Event | None = None
         self._closing = False
         self._writing = False
         #: the plain TCP socket's descriptor for direct writes (-1: TLS, or closed)
         self._fd = stream.socket.fileno() if isinstance(stream, trio.SocketStream) else -1
-        self._writer_done = trio.Event()
-        self._slots = trio.Semaphore(cfg.max_concurrent_requests)
+        self._writer_running = False
+        self._writer_exited: trio.Event | None = None
+        #: request slots, made on the first request that needs a task (idle connections hold none)
+        self._slots: trio.Semaphore | None = None
         self._read_scope = trio.CancelScope()
         self._nursery: trio.Nursery | None = None
 
@@ -152,27 +166,40 @@ class Connection:
             log.warning("client not keeping up; closing", extra={"connection": self.id, "queued": self._queued})
             self.close(POLICY, "outbound queue full", discard=True)
             return
-        if direct and self._fd >= 0 and not self._out and not self._writing and DIRECT_SEND:
+        if not self._enqueue(frame, direct):
+            self._queued += 1
+
+    def _enqueue(self, data: bytes, direct: bool) -> bool:
+        """Write ``data`` now (``direct`` and the socket idle and willing: True) or queue it for the writer."""
+        if direct and DIRECT_SEND and self._fd >= 0 and not self._out and not self._writing:
             try:
-                sent = os.write(self._fd, frame)
+                sent = os.write(self._fd, data)
             except (BlockingIOError, InterruptedError):
                 sent = 0
             except OSError:
                 sent = 0  # a broken socket: the writer finds out and ends the connection
-            if sent == len(frame):
-                return
-            frame = frame[sent:]
-        self._out.append(frame)
-        self._queued += 1
-        self._wake.set()
+            if sent == len(data):
+                return True
+            data = data[sent:]
+        self._out.append(data)
+        if self._writer_running:
+            if self._wake is not None:
+                self._wake.set()
+        elif self._nursery is not None:
+            # The writer exists while there is something to write (idle connections hold no task for it).
+            self._writer_running = True
+            self._writer_exited = trio.Event()
+            self._nursery.start_soon(self._writer)
+        return False
 
     def _send_control(self, event: Ping | Pong | CloseConnection) -> None:
+        if self._proto is None:
+            return
         try:
-            data = self._ws.send(event)
+            data = self._proto.send(event)
         except LocalProtocolError:
             return  # the connection is already past the point where this frame may be sent
-        self._out.append(data)
-        self._wake.set()
+        self._enqueue(data, direct=True)
 
     def ping(self) -> None:
         """Keepalive tick: drop the peer after ``missed`` unanswered pings, else ping it."""
@@ -198,12 +225,13 @@ class Connection:
         self._read_scope.deadline = min(self._read_scope.deadline, trio.current_time() + CLOSE_TIMEOUT)
 
     async def _writer(self) -> None:
+        """Send everything queued, coalesced; ends when the queue is empty (LAZY_WRITER) or closed."""
         stream = self.stream
         out = self._out
         try:
             while True:
                 if not out:
-                    if self._closing:
+                    if self._closing or LAZY_WRITER:
                         return
                     self._wake = trio.Event()
                     await self._wake.wait()
@@ -218,7 +246,9 @@ class Connection:
             self._closing = True
             self._read_scope.cancel()
         finally:
-            self._writer_done.set()
+            self._writer_running = False
+            if self._writer_exited is not None:
+                self._writer_exited.set()
 
     # ----------------------------------------------------------- inbound
 
@@ -230,17 +260,23 @@ class Connection:
                 if not await self._handshake():
                     nursery.cancel_scope.cancel()
                     return
-                nursery.start_soon(self._writer)
+                if not LAZY_WRITER:
+                    self._writer_running = True
+                    self._writer_exited = trio.Event()
+                    nursery.start_soon(self._writer)
                 with self._read_scope:
                     await self._read_loop()
                 if not self._closing:
                     self._closing = True
-                    self._wake.set()
+                    if self._wake is not None:
+                        self._wake.set()
                 # Let the writer flush what is queued (a close reply), bounded.
-                with trio.move_on_after(CLOSE_TIMEOUT):
-                    await self._writer_done.wait()
+                if self._writer_running and self._writer_exited is not None:
+                    with trio.move_on_after(CLOSE_TIMEOUT):
+                        await self._writer_exited.wait()
                 nursery.cancel_scope.cancel()
         finally:
+            self._nursery = None
             self._closing = True
             self._fd = -1  # never write to a descriptor number the OS may hand to someone else
             await trio.aclose_forcefully(self.stream)
@@ -253,7 +289,7 @@ class Connection:
 
     async def _handshake(self) -> bool:
         """The HTTP upgrade: path, Origin and connection-count checks. True when accepted."""
-        ws = self._ws
+        ws = WSConnection(ConnectionType.SERVER)
         request: Request | None = None
         with trio.move_on_after(HANDSHAKE_TIMEOUT):
             while request is None:
@@ -263,7 +299,7 @@ class Connection:
                 try:
                     ws.receive_data(data)
                 except RemoteProtocolError as exc:
-                    await self._reject_raw(exc.event_hint)
+                    await self._reject_raw(ws, exc.event_hint)
                     return False
                 for event in ws.events():
                     if isinstance(event, Request):
@@ -274,19 +310,26 @@ class Connection:
         cfg = self.server.config
         path = request.target.split("?", 1)[0]
         if path != cfg.server.ws_path:
-            await self._reject(404, "no WebSocket endpoint at this path")
+            await self._reject(ws, 404, "no WebSocket endpoint at this path")
             return False
         origin = next((v.decode("latin-1") for k, v in request.extra_headers if k.lower() == b"origin"), None)
         allowed = cfg.security.allowed_origins
         if allowed and origin is not None and origin not in allowed:
             self.server.stats.closed_by_server["origin"] += 1
-            await self._reject(403, "origin not allowed")
+            await self._reject(ws, 403, "origin not allowed")
             return False
         self.host = _host_only(request.host)
         try:
             await self.stream.send_all(ws.send(AcceptConnection()))
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             return False
+        self._proto = ws.connection
+        # Bytes that came right behind the upgrade request (a client that does not wait for the
+        # 101) stay in h11's buffer: wsproto's server side does not pass them on, so we do.
+        h11_conn = getattr(ws.handshake, "_h11_connection", None)
+        trailing = h11_conn.trailing_data[0] if h11_conn is not None else b""
+        if trailing and self._proto is not None:
+            self._proto.receive_data(bytes(trailing))
         if not self.server.admit(self):
             # Over max_connections: the handshake completes so the client sees a proper 1013.
             self.server.stats.closed_by_server["max_connections"] += 1
@@ -299,34 +342,29 @@ class Connection:
             return False
         return True
 
-    async def _reject(self, status: int, text: str) -> None:
+    async def _reject(self, ws: WSConnection, status: int, text: str) -> None:
         body = text.encode()
         headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode())]
         try:
-            data = self._ws.send(RejectConnection(status_code=status, headers=headers, has_body=True))
-            data += self._ws.send(RejectData(data=body, body_finished=True))
+            data = ws.send(RejectConnection(status_code=status, headers=headers, has_body=True))
+            data += ws.send(RejectData(data=body, body_finished=True))
             with trio.move_on_after(CLOSE_TIMEOUT):
                 await self.stream.send_all(data)
         except (LocalProtocolError, trio.BrokenResourceError, trio.ClosedResourceError):
             pass
 
-    async def _reject_raw(self, hint: Any) -> None:
+    async def _reject_raw(self, ws: WSConnection, hint: Any) -> None:
         if isinstance(hint, RejectConnection):
-            await self._reject(hint.status_code, "bad WebSocket upgrade request")
+            await self._reject(ws, hint.status_code, "bad WebSocket upgrade request")
 
     async def _read_loop(self) -> None:
-        ws = self._ws
+        proto = self._proto
+        assert proto is not None
         parts: list[str] = []
         size = 0
         while True:
-            data = await self._receive()
-            if not data:
-                return
-            try:
-                ws.receive_data(data)
-            except LocalProtocolError:
-                return  # data after the closing handshake
-            for event in ws.events():
+            # Events first: frames sent right behind the upgrade request are already buffered.
+            for event in proto.events():
                 if isinstance(event, TextMessage):
                     size += len(event.data)
                     if size > self._max_message:
@@ -350,7 +388,7 @@ class Connection:
                     self._send_control(event.response())
                 elif isinstance(event, CloseConnection):
                     # Peer closed (or sent a malformed frame: wsproto reports it as a close with 1002/1007).
-                    if ws.state is wsproto.connection.ConnectionState.REMOTE_CLOSING:
+                    if proto.state is wsproto.connection.ConnectionState.REMOTE_CLOSING:
                         self._send_control(event.response())
                     if event.code not in (NORMAL, GOING_AWAY, 1005):
                         self.close_code = self.close_code or event.code
@@ -358,6 +396,13 @@ class Connection:
                 elif isinstance(event, BytesMessage):
                     self.close(UNSUPPORTED_DATA, "binary frames are not supported; send JSON text", discard=True)
                     return
+            data = await self._receive()
+            if not data:
+                return
+            try:
+                proto.receive_data(data)
+            except LocalProtocolError:
+                return  # data after the closing handshake
 
     async def _on_message(self, text: str) -> None:
         server = self.server
@@ -369,6 +414,8 @@ class Connection:
         if not prepared.batch and calls[0].method.inline and INLINE_METHODS:
             self.send_text(await server.dispatcher.run(calls[0]))
             return
+        if self._slots is None:
+            self._slots = trio.Semaphore(server.config.server.max_concurrent_requests)
         await self._slots.acquire()
         assert self._nursery is not None
         self._nursery.start_soon(self._run, prepared)
@@ -391,4 +438,5 @@ class Connection:
                     nursery.start_soon(one, index)
             self.send_text(prepared.assemble(results))
         finally:
+            assert self._slots is not None
             self._slots.release()

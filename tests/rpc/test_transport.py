@@ -138,3 +138,25 @@ async def test_tls(tmp_path: Path) -> None:
             await ws.send_message('{"jsonrpc":"2.0","id":1,"method":"ping"}')
             with trio.fail_after(5):
                 assert await ws.get_message() == '{"jsonrpc":"2.0","id":1,"result":"pong"}'
+
+
+def masked_text_frame(text: str) -> bytes:
+    """A client → server text frame (masked, RFC 6455 §5.3), built by hand."""
+    payload = text.encode()
+    mask = b"\x01\x02\x03\x04"
+    assert len(payload) < 126
+    return bytes((0x81, 0x80 | len(payload))) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+async def test_frame_sent_right_behind_the_upgrade_request_is_answered(service: Service) -> None:
+    stream = await trio.open_tcp_stream("127.0.0.1", service.extras["rpc"].bound_port)
+    async with stream:
+        client = wsproto.WSConnection(wsproto.ConnectionType.CLIENT)
+        upgrade = client.send(Request(host="127.0.0.1", target="/ws"))
+        await stream.send_all(upgrade + masked_text_frame('{"jsonrpc":"2.0","id":5,"method":"ping"}'))
+        messages: list[str] = []
+        with trio.fail_after(5):
+            while not messages:
+                client.receive_data(await stream.receive_some(4096))
+                messages += [e.data for e in client.events() if isinstance(e, wsproto.events.TextMessage)]
+    assert messages == ['{"jsonrpc":"2.0","id":5,"result":"pong"}']

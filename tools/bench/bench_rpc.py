@@ -53,6 +53,7 @@ def serve_camsvc(state: str, baseline: bool = False) -> None:
     if baseline:
         connection.DIRECT_SEND = False
         connection.INLINE_METHODS = False
+        connection.LAZY_WRITER = False
 
     from camsvc.app import build
     from camsvc.cameras.model import Camera, Resolution, Source, SourceKind

@@ -65,7 +65,7 @@ def serve(state: str, connections: int, baseline: bool) -> None:
     from camsvc.rpc import connection, subscriptions
 
     if baseline:  # the hot paths as they were before their optimisation, for before/after figures
-        connection.DIRECT_SEND = connection.INLINE_METHODS = False
+        connection.DIRECT_SEND = connection.INLINE_METHODS = connection.LAZY_WRITER = False
         subscriptions.FANOUT_DIRECT = False
         subscriptions.FANOUT_CHUNK = 10**9
 
@@ -79,7 +79,7 @@ def serve(state: str, connections: int, baseline: bool) -> None:
     logging.basicConfig(level=logging.ERROR)
     config = parse(
         {
-            "server": {"host": "127.0.0.1", "port": 0, "max_connections": connections + 100},
+            "server": {"host": "127.0.0.1", "port": 0, "max_connections": connections + 100, "rate_limit_per_second": 1e9, "rate_limit_burst": 10**9},
             "http": {"host": "127.0.0.1", "port": 0},
             "storage": {"state_dir": f"{state}/state"},
             "recording": {"dir": f"{state}/rec"},
@@ -141,6 +141,12 @@ def serve(state: str, connections: int, baseline: bool) -> None:
             return True
         if action == "step_max_ms":
             return round(timer.max * 1000, 3)
+        if action == "gc_objects":
+            return len(gc.get_objects())
+        if action == "gc_types":  # diagnostic: tracked objects by type
+            import collections
+
+            return dict(collections.Counter(type(o).__qualname__ for o in gc.get_objects()).most_common(60))
         if action == "gc_reset":
             gc_pauses.clear()
             return True
@@ -241,6 +247,7 @@ async def client(args: argparse.Namespace, info: dict[str, Any], server_pid: int
     await admin.call("get_camera_list")
     await asyncio.sleep(0.5)
     rss_before = rss_bytes(server_pid)
+    objects_before = await control.call("bench.control", {"action": "gc_objects"})
 
     # 1. hold
     t0 = time.monotonic()
@@ -256,6 +263,8 @@ async def client(args: argparse.Namespace, info: dict[str, Any], server_pid: int
     out["server_rss_before_mb"] = round(rss_before / 2**20, 1)
     out["server_rss_after_mb"] = round(rss_after / 2**20, 1)
     out["rss_per_connection_kb"] = round((rss_after - rss_before) / len(held) / 1024, 2)
+    objects_after = await control.call("bench.control", {"action": "gc_objects"})
+    out["gc_tracked_objects_per_connection"] = round((objects_after - objects_before) / len(held), 1)
 
     pingers = held[:10]
     latencies: list[float] = []
