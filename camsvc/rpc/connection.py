@@ -1,7 +1,7 @@
 """One WebSocket client: a reader task, a bounded outbound queue and a writer task.
 
-The socket layer drives ``wsproto`` directly over a trio stream (plain TCP or
-TLS). Measured against trio-websocket on this service's hot path (closed-loop ping
+The socket layer drives ``wsproto`` (the HTTP upgrade) and our own frame parser
+(frames.py, the data path) directly over a trio stream (plain TCP or TLS). Measured against trio-websocket on this service's hot path (closed-loop ping
 at 50 connections), trio-websocket's own echo server reached ~3.6-4.0k msg/s while
 the same JSON-RPC layering on raw wsproto reached ~6k msg/s: trio-websocket puts
 every message through an extra task and channel, and its send lock allows no
@@ -16,9 +16,10 @@ write coalescing. The actor shape of the design is kept:
   sends everything queued with one ``send_all``. A full queue means the client is
   not keeping up: it is closed with 1008 and nobody else waits for it.
 
-Data frames are built here (server frames are unmasked, so one notification
-frame is shared by every connection); wsproto builds control frames and keeps
-the closing handshake state.
+Frames are built by frames.py (server frames are unmasked, so one notification
+frame is shared by every connection); the connection keeps the closing-handshake
+state (``_state``) wsproto kept before. All frames of one receive are handled in
+one pass and the answers they produce leave in one write (``_hold``).
 """
 
 from __future__ import annotations
@@ -29,23 +30,13 @@ import os
 from typing import TYPE_CHECKING, Any
 
 import trio
-import wsproto
 from wsproto import ConnectionType, WSConnection
-from wsproto.events import (
-    AcceptConnection,
-    BytesMessage,
-    CloseConnection,
-    Ping,
-    Pong,
-    RejectConnection,
-    RejectData,
-    Request,
-    TextMessage,
-)
+from wsproto.events import AcceptConnection, RejectConnection, RejectData, Request
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
+from . import frames
 from .dispatch import Prepared
-from .frames import text_frame
+from .frames import FrameReader, close_frame, ping_frame, pong_frame, text_frame
 from .ratelimit import TokenBucket
 from .table import Identity
 
@@ -66,6 +57,10 @@ LAZY_WRITER = True
 #: how long a closing handshake may take before the socket is simply closed
 CLOSE_TIMEOUT = 2.0
 HANDSHAKE_TIMEOUT = 10.0
+
+#: frames of one receive whose answers may be held back for one write; beyond this they are flushed
+HOLD_MAX = 64
+OPEN, LOCAL_CLOSING, REMOTE_CLOSING, CLOSED = 0, 1, 2, 3
 
 # close codes (RFC 6455 §7.4.1)
 NORMAL, GOING_AWAY, UNSUPPORTED_DATA, POLICY, TOO_BIG, TRY_AGAIN = 1000, 1001, 1003, 1008, 1009, 1013
@@ -97,8 +92,8 @@ class Connection:
     # Slots: ten thousand idle connections are the scale target; every object and dict counts.
     __slots__ = (
         "server", "stream", "id", "address", "host", "identity", "topics", "bucket", "unanswered_pings",
-        "close_code", "_proto", "_out", "_queued", "_limit", "_max_message", "_wake", "_closing", "_writing",
-        "_fd", "_writer_running", "_writer_exited", "_slots", "_read_scope", "_nursery",
+        "close_code", "_reader", "_state", "_hold", "_out", "_queued", "_limit", "_max_message", "_wake", "_closing", "_writing",
+        "_fd", "_trailing", "_writer_running", "_writer_exited", "_slots", "_read_scope", "_nursery",
     )
 
     def __init__(self, server: RpcServer, stream: trio.abc.Stream, conn_id: str) -> None:
@@ -114,8 +109,12 @@ class Connection:
         self.bucket = TokenBucket(cfg.rate_limit_per_second, cfg.rate_limit_burst)
         self.unanswered_pings = 0
         self.close_code: int | None = None
-        #: the frame protocol once the handshake is done (the HTTP handshake state is then dropped)
-        self._proto: wsproto.connection.Connection | None = None
+        #: the frame parser once the handshake is done (the HTTP handshake state is then dropped)
+        self._reader: FrameReader | None = None
+        #: closing handshake (RFC 6455 §7): OPEN, LOCAL_CLOSING (ours sent), REMOTE_CLOSING (theirs read), CLOSED
+        self._state = OPEN
+        #: while the reader handles one receive, answers are queued, not written (one write per receive)
+        self._hold = False
         self._out: collections.deque[bytes] = collections.deque()
         self._queued = 0
         self._limit = cfg.outbound_queue
@@ -126,6 +125,8 @@ class Connection:
         self._writing = False
         #: the plain TCP socket's descriptor for direct writes (-1: TLS, or closed)
         self._fd = stream.socket.fileno() if isinstance(stream, trio.SocketStream) else -1
+        #: bytes that arrived right behind the upgrade request
+        self._trailing = b""
         self._writer_running = False
         self._writer_exited: trio.Event | None = None
         #: request slots, made on the first request that needs a task (idle connections hold none)
@@ -171,6 +172,15 @@ class Connection:
 
     def _enqueue(self, data: bytes, direct: bool) -> bool:
         """Write ``data`` now (``direct`` and the socket idle and willing: True) or queue it for the writer."""
+        if self._hold:
+            # The reader is handling one receive: everything joins the queue in order and
+            # leaves in one write when it is done (_flush_out).
+            self._out.append(data)
+            if len(self._out) >= HOLD_MAX:
+                self._hold = False
+                self._flush_out()
+                self._hold = True
+            return False
         if direct and DIRECT_SEND and self._fd >= 0 and not self._out and not self._writing:
             try:
                 sent = os.write(self._fd, data)
@@ -192,14 +202,28 @@ class Connection:
             self._nursery.start_soon(self._writer)
         return False
 
-    def _send_control(self, event: Ping | Pong | CloseConnection) -> None:
-        if self._proto is None:
+    def _flush_out(self) -> None:
+        """Write everything queued now, in one write, unless the writer has it in hand."""
+        out = self._out
+        if not out:
             return
-        try:
-            data = self._proto.send(event)
-        except LocalProtocolError:
+        if self._writer_running:
+            if self._wake is not None:
+                self._wake.set()
+            return
+        data = b"".join(out) if len(out) > 1 else out[0]
+        out.clear()
+        if self._enqueue(data, direct=True):
+            self._queued = 0
+
+    def _send_control(self, frame: bytes, *, closing: bool = False) -> None:
+        """Queue a control frame; ping/pong only while OPEN, close while OPEN or answering the peer's."""
+        state = self._state
+        if self._reader is None or not (state == OPEN or (closing and state == REMOTE_CLOSING)):
             return  # the connection is already past the point where this frame may be sent
-        self._enqueue(data, direct=True)
+        if closing:
+            self._state = LOCAL_CLOSING if state == OPEN else CLOSED
+        self._enqueue(frame, direct=True)
 
     def ping(self) -> None:
         """Keepalive tick: drop the peer after ``missed`` unanswered pings, else ping it."""
@@ -210,7 +234,7 @@ class Connection:
             self.close(GOING_AWAY, "keepalive timeout", discard=True)
             return
         self.unanswered_pings += 1
-        self._send_control(Ping(b"ka"))
+        self._send_control(ping_frame(b"ka"))
 
     def close(self, code: int = NORMAL, reason: str = "", *, discard: bool = False) -> None:
         """Start the closing handshake; the connection ends within CLOSE_TIMEOUT whatever the peer does."""
@@ -220,7 +244,7 @@ class Connection:
         if discard:
             self._out.clear()
             self._queued = 0
-        self._send_control(CloseConnection(code=code, reason=reason))
+        self._send_control(close_frame(code, reason), closing=True)
         self._closing = True
         self._read_scope.deadline = min(self._read_scope.deadline, trio.current_time() + CLOSE_TIMEOUT)
 
@@ -287,6 +311,25 @@ class Connection:
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             return b""
 
+    async def _receive_frames(self) -> bytes:
+        """The next bytes from the peer (b"": closed).
+
+        On plain TCP this waits for readability and then reads once: a receive_some tries
+        the read first, and on a request/answer connection that try nearly always fails
+        (the next request is not there yet right after the answer), a wasted system call
+        per message. Waiting first keeps one read per message and a checkpoint per read.
+        """
+        fd = self._fd
+        if fd < 0:
+            return await self._receive()
+        try:
+            await trio.lowlevel.wait_readable(fd)
+            return os.read(fd, RECEIVE_BYTES)
+        except (BlockingIOError, InterruptedError):
+            return await self._receive()  # woken without data after all: the general path
+        except (OSError, trio.ClosedResourceError):
+            return b""
+
     async def _handshake(self) -> bool:
         """The HTTP upgrade: path, Origin and connection-count checks. True when accepted."""
         ws = WSConnection(ConnectionType.SERVER)
@@ -323,17 +366,15 @@ class Connection:
             await self.stream.send_all(ws.send(AcceptConnection()))
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             return False
-        self._proto = ws.connection
+        self._reader = FrameReader(self._max_message)
         # Bytes that came right behind the upgrade request (a client that does not wait for the
         # 101) stay in h11's buffer: wsproto's server side does not pass them on, so we do.
         h11_conn = getattr(ws.handshake, "_h11_connection", None)
-        trailing = h11_conn.trailing_data[0] if h11_conn is not None else b""
-        if trailing and self._proto is not None:
-            self._proto.receive_data(bytes(trailing))
+        self._trailing = bytes(h11_conn.trailing_data[0]) if h11_conn is not None else b""
         if not self.server.admit(self):
             # Over max_connections: the handshake completes so the client sees a proper 1013.
             self.server.stats.closed_by_server["max_connections"] += 1
-            data = ws.send(CloseConnection(code=TRY_AGAIN, reason="too many connections"))
+            data = close_frame(TRY_AGAIN, "too many connections")
             with trio.move_on_after(CLOSE_TIMEOUT):
                 try:
                     await self.stream.send_all(data)
@@ -358,51 +399,57 @@ class Connection:
             await self._reject(ws, hint.status_code, "bad WebSocket upgrade request")
 
     async def _read_loop(self) -> None:
-        proto = self._proto
-        assert proto is not None
-        parts: list[str] = []
-        size = 0
+        reader = self._reader
+        assert reader is not None
+        data, self._trailing = self._trailing, b""
         while True:
-            # Events first: frames sent right behind the upgrade request are already buffered.
-            for event in proto.events():
-                if isinstance(event, TextMessage):
-                    size += len(event.data)
-                    if size > self._max_message:
-                        self.close(TOO_BIG, f"message larger than {self._max_message} bytes", discard=True)
+            if data:
+                if self._state == CLOSED:
+                    return  # data after the closing handshake
+                self._hold = True
+                try:
+                    if not await self._on_frames(reader.feed(data)):
                         return
-                    if not event.message_finished:
-                        parts.append(event.data)
-                        continue
-                    if parts:
-                        parts.append(event.data)
-                        text = "".join(parts)
-                        parts = []
-                    else:
-                        text = event.data
-                    size = 0
-                    if not self._closing:
-                        await self._on_message(text)
-                elif isinstance(event, Pong):
-                    self.unanswered_pings = 0
-                elif isinstance(event, Ping):
-                    self._send_control(event.response())
-                elif isinstance(event, CloseConnection):
-                    # Peer closed (or sent a malformed frame: wsproto reports it as a close with 1002/1007).
-                    if proto.state is wsproto.connection.ConnectionState.REMOTE_CLOSING:
-                        self._send_control(event.response())
-                    if event.code not in (NORMAL, GOING_AWAY, 1005):
-                        self.close_code = self.close_code or event.code
-                    return
-                elif isinstance(event, BytesMessage):
-                    self.close(UNSUPPORTED_DATA, "binary frames are not supported; send JSON text", discard=True)
-                    return
-            data = await self._receive()
+                finally:
+                    self._hold = False
+                    self._flush_out()
+            data = await self._receive_frames()
             if not data:
                 return
-            try:
-                proto.receive_data(data)
-            except LocalProtocolError:
-                return  # data after the closing handshake
+
+    async def _on_frames(self, events: list[Any]) -> bool:
+        """Handle the frames of one receive; False when the connection is done reading."""
+        for event in events:
+            if type(event) is str:
+                if not self._closing:
+                    await self._on_message(event)
+                continue
+            kind = event[0]
+            if kind == frames.PONG:
+                self.unanswered_pings = 0
+            elif kind == frames.PING:
+                self._send_control(pong_frame(event[1]))
+            elif kind == frames.CLOSE:
+                code = event[1]
+                if self._state == OPEN:  # the peer started the closing handshake: answer it
+                    self._state = REMOTE_CLOSING
+                    self._send_control(close_frame(code, event[2]), closing=True)
+                else:
+                    self._state = CLOSED
+                if code not in (NORMAL, GOING_AWAY, 1005):
+                    self.close_code = self.close_code or code
+                return False
+            elif kind == frames.FAIL:
+                # A malformed frame (1002) or text that is not UTF-8 (1007): the socket is simply closed.
+                self.close_code = self.close_code or event[1]
+                return False
+            elif kind == frames.BINARY:
+                self.close(UNSUPPORTED_DATA, "binary frames are not supported; send JSON text", discard=True)
+                return False
+            else:  # TOO_BIG
+                self.close(TOO_BIG, f"message larger than {self._max_message} bytes", discard=True)
+                return False
+        return True
 
     async def _on_message(self, text: str) -> None:
         server = self.server
@@ -416,6 +463,8 @@ class Connection:
             return
         if self._slots is None:
             self._slots = trio.Semaphore(server.config.server.max_concurrent_requests)
+        if not self._slots.value:
+            self._flush_out()  # about to wait for a free slot: what is answered so far goes now
         await self._slots.acquire()
         assert self._nursery is not None
         self._nursery.start_soon(self._run, prepared)
