@@ -194,7 +194,7 @@ class Dispatcher:
         method = call.method
         try:
             result = await method.handler(call.ctx, call.params)
-            text = None if call.id is _NO_ID else p.encode(p.response(call.id, result))
+            text = None if call.id is _NO_ID else p.response_text(call.id, result)
         except errors.CamsvcError as exc:
             error = p.map_error(exc)
             if error["code"] == p.INTERNAL_ERROR:

@@ -1,0 +1,28 @@
+"""The spliced success envelope is byte for byte what encoding the envelope dict gives."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from camsvc.rpc import protocol as p
+
+ids = st.one_of(st.none(), st.integers(), st.text(), st.floats(allow_nan=False, allow_infinity=False))
+json_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False), st.text()),
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)),
+    max_leaves=12,
+)
+
+
+@given(ids, json_values)
+def test_same_bytes_as_the_encoded_dict(id_: Any, result: Any) -> None:
+    assert p.response_text(id_, result) == p.encode(p.response(id_, result))
+
+
+def test_non_finite_results_still_refused() -> None:
+    with pytest.raises(ValueError):
+        p.response_text(1, {"x": float("nan")})
