@@ -1,4 +1,4 @@
-"""RPC throughput and latency: ``ping`` and authenticated ``get_camera_list`` at 1, 50 and 500 connections.
+"""RPC throughput and latency: ``ping`` and authenticated ``get_camera_list`` at 1, 50, 100 and 500 connections.
 
 Every server runs in its own process and so does the load client (picows on uvloop,
 tools/bench/load_client.py). Measured in the same run:
@@ -75,13 +75,14 @@ def serve_camsvc(state: str, baseline: bool = False) -> None:
         environ={},
     )
     service = build(config)
-    service.services.registry.put(
-        Camera("camera0", "Bench camera", Source(SourceKind.V4L2, device_path="/dev/video0"), resolution=Resolution(1280, 720), fps=30, since=time.time())
-    )
+    camera = Camera("camera0", "Bench camera", Source(SourceKind.V4L2, device_path="/dev/video0"), resolution=Resolution(1280, 720), fps=30, since=time.time())
 
     async def main() -> None:
         async with trio.open_nursery() as nursery:
             await nursery.start(service.run)
+            # After start-up: the cameras actor publishes its own (empty, discovery off) view at start,
+            # so a camera put before it was gone and get_camera_list answered an empty list.
+            service.services.registry.put(camera)
             token, _ = service.services.auth.issue_token("bench", Role.VIEWER, 3600)
             print(json.dumps({"port": service.extras["rpc"].bound_port, "token": token}), flush=True)
 
@@ -152,7 +153,7 @@ def load(url: str, connections: int, duration: float, request: str, prelude: lis
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--duration", type=float, default=4.0)
-    p.add_argument("--connections", default="1,50,500")
+    p.add_argument("--connections", default="1,50,100,500")
     p.add_argument("--serve", choices=["camsvc", "camsvc-baseline", "echo"], help=argparse.SUPPRESS)
     p.add_argument("--no-baseline", action="store_true", help="skip the before-optimisation variant")
     p.add_argument("--state", help=argparse.SUPPRESS)
