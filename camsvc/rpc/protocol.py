@@ -128,6 +128,20 @@ def response(id_: Any, result: Any) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": id_, "result": result}
 
 
+class Encoded:
+    """A result already encoded as JSON text.
+
+    A handler whose answer is a cached value (get_camera_list between registry changes)
+    returns its text once encoded, and every answer splices that text instead of
+    encoding the same objects again.
+    """
+
+    __slots__ = ("text",)
+
+    def __init__(self, value: Any) -> None:
+        self.text: str = encode(value)
+
+
 def response_text(id_: Any, result: Any) -> str:
     """``encode(response(id_, result))``, byte for byte, without building the envelope dict.
 
@@ -137,6 +151,8 @@ def response_text(id_: Any, result: Any) -> str:
     id_text = str(id_) if type(id_) is int else encode(id_)
     if type(result) is str:
         result_text = _encode_str(result)
+    elif type(result) is Encoded:
+        result_text = result.text
     else:
         result_text = encode(result)
     return '{"jsonrpc":"2.0","id":' + id_text + ',"result":' + result_text + "}"

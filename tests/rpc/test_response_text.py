@@ -26,3 +26,8 @@ def test_same_bytes_as_the_encoded_dict(id_: Any, result: Any) -> None:
 def test_non_finite_results_still_refused() -> None:
     with pytest.raises(ValueError):
         p.response_text(1, {"x": float("nan")})
+
+
+@given(ids, json_values)
+def test_pre_encoded_results_are_spliced_verbatim(id_: Any, result: Any) -> None:
+    assert p.response_text(id_, p.Encoded(result)) == p.encode(p.response(id_, result))

@@ -22,6 +22,7 @@ from ...cameras.views import StreamUrls, camera_object, camera_status_object, ca
 from ...errors import DependencyFailed, InvalidParams, NotFound, Unsupported
 from ...health import STATUS_COMPONENTS, iso, now_iso
 from ...security.roles import Role
+from ..protocol import Encoded
 from ..table import CallContext, Method, Param
 
 V, A = Role.VIEWER, Role.ADMIN
@@ -223,10 +224,10 @@ async def get_metrics(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any
 # ----------------------------------------------------------------- cameras
 
 #: rendered camera lists per registry, by (registry version, client host): the list is the hot read
-_list_cache: weakref.WeakKeyDictionary[Any, tuple[int, dict[str | None, dict[str, Any]]]] = weakref.WeakKeyDictionary()
+_list_cache: weakref.WeakKeyDictionary[Any, tuple[int, dict[str | None, Encoded]]] = weakref.WeakKeyDictionary()
 
 
-async def get_camera_list(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
+async def get_camera_list(ctx: CallContext, params: dict[str, Any]) -> Encoded:
     registry = ctx.services.registry
     version = registry.version
     cached = _list_cache.get(registry)
@@ -239,11 +240,12 @@ async def get_camera_list(ctx: CallContext, params: dict[str, Any]) -> dict[str,
         snapshot: Mapping[str, Camera] = registry.snapshot()
         urls = _urls(ctx)
         cameras = [camera_object(c, host=ctx.host, urls=urls) for c in sorted(snapshot.values(), key=_order)]
-        result = {
+        # Kept encoded: between registry changes every call answers the same text.
+        result = Encoded({
             "cameras": cameras,
             "total": len(cameras),
             "connected": sum(1 for c in snapshot.values() if c.status is CameraStatus.CONNECTED),
-        }
+        })
         if len(by_host) < 64:  # hosts come from clients: bound the cache
             by_host[ctx.host] = result
     return result
