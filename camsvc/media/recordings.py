@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 import re
 import time
 import uuid
@@ -524,6 +525,7 @@ class Recordings:
     async def _close(self, session: Session, status: str, reason: str | None, end: float) -> Session:
         segments = session_segments(await self._scan(), session.device, session.start_time, end)
         filename = segments[0].name if segments else session.filename
+        sizes = await trio.to_thread.run_sync(_sizes_now, self.directory, [e.name for e in segments])
         closed = attrs.evolve(
             session,
             filename=filename,
@@ -531,7 +533,7 @@ class Recordings:
             end_time=end,
             reason=reason,
             files=tuple(e.name for e in segments),
-            file_size=sum(e.size for e in segments),
+            file_size=sum(sizes),
         )
         with trio.CancelScope(shield=True):  # the row must say how it ended even if our caller is cancelled
             await self._store.execute(
@@ -683,6 +685,17 @@ class Recordings:
                 session.status,
             ),
         )
+
+
+def _sizes_now(directory: str, names_: list[str]) -> list[int]:
+    """Sizes stat()ed now: the last segment may have grown since the scan that found it."""
+    out = []
+    for name in names_:
+        try:
+            out.append(os.stat(os.path.join(directory, name), follow_symlinks=False).st_size)
+        except OSError:
+            continue
+    return out
 
 
 def start_result(result: StartResult) -> dict[str, Any]:

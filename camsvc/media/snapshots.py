@@ -46,6 +46,8 @@ from .ffmpeg import FfmpegRunner, jpeg_qscale
 log = logging.getLogger("camsvc.media.snapshots")
 
 FORMATS = ("jpg", "png")
+#: read an RTSP stream without ffmpeg's input analysis (the SDP describes it)
+FAST_PROBE = ("-probesize", "32", "-analyzeduration", "0")
 TIER_RTSP, TIER_DIRECT, TIER_ON_DEMAND = "rtsp", "direct", "on_demand"
 
 SCHEMA = [
@@ -267,8 +269,27 @@ class Snapshots:
     async def _from_rtsp(
         self, camera: Camera, out: str, fmt: str, quality: int, limit: float, what: str
     ) -> None:
-        args = ["-rtsp_transport", "tcp", "-i", self._rtsp_url(camera.id), *_frame_output(fmt, quality, out)]
-        await self._runner.ffmpeg(args, timeout=limit, what=f"snapshot ({what})")
+        """One frame from MediaMTX. First without stream probing: the SDP's parameter sets give the
+        size, which saves ffmpeg's ~2 s analysis; a stream whose SDP lacks them gets a second,
+        probing read within what is left of the budget."""
+        url = self._rtsp_url(camera.id)
+        output = _frame_output(fmt, quality, out)
+        started = trio.current_time()
+        try:
+            await self._runner.ffmpeg(
+                ["-rtsp_transport", "tcp", *FAST_PROBE, "-i", url, *output],
+                timeout=limit,
+                what=f"snapshot ({what})",
+            )
+        except DependencyFailed as exc:
+            left = limit - (trio.current_time() - started)
+            if "timed out" in str(exc.data.get("detail", "")) or left < 0.5:
+                raise
+            await self._runner.ffmpeg(
+                ["-rtsp_transport", "tcp", "-i", url, *output],
+                timeout=left,
+                what=f"snapshot ({what}, probing)",
+            )
         _check_written(out)
 
     async def _direct(self, camera: Camera, out: str, fmt: str, quality: int, limit: float) -> None:

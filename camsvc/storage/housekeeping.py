@@ -29,6 +29,7 @@ class Housekeeping:
             await self.tick()
 
     async def tick(self) -> None:
+        self.retention.refresh_listings()  # bounds how long an in-place rewrite can go unnoticed
         if not self.retention.policy.active:
             return
         try:

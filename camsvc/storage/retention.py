@@ -134,6 +134,11 @@ class Retention:
         if row is not None:
             self._policy = RetentionPolicy(row[0], bool(row[1]), row[2], row[3])
 
+    def refresh_listings(self) -> None:
+        """Make the next scan of every media directory stat each file (see FileStore.scan_sync)."""
+        for fs in self._files:
+            fs.invalidate()
+
     @property
     def policy(self) -> RetentionPolicy:
         return self._policy

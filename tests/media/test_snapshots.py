@@ -148,13 +148,21 @@ async def test_tier_rtsp_when_the_stream_is_ready(tmp_path: Path) -> None:
     media = _media(rig, runner)
     snap = await media.snapshots.take("camera0")
     assert snap.tier == TIER_RTSP
-    assert runner.calls[0][:4] == [
-        "-rtsp_transport",
-        "tcp",
-        "-i",
-        f"rtsp://127.0.0.1:{rig.config.mediamtx.rtsp_port}/camera0",
-    ]
+    args = runner.calls[0]
+    assert args[:2] == ["-rtsp_transport", "tcp"] and "-analyzeduration" in args
+    assert args[args.index("-i") + 1] == f"rtsp://127.0.0.1:{rig.config.mediamtx.rtsp_port}/camera0"
     assert rig.directory.actors["camera0"].calls == 0  # the device was not opened a second time
+
+
+async def test_a_stream_that_needs_probing_gets_a_second_read(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path)
+    rig.directory.add(network_camera("net0"))
+    rig.mediamtx.ready["net0"] = True
+    runner = ScriptedRunner(fail_when="-analyzeduration")  # "unspecified size" without analysis
+    media = _media(rig, runner)
+    snap = await media.snapshots.take("net0")
+    assert snap.tier == TIER_RTSP and len(runner.calls) == 2
+    assert "-analyzeduration" not in runner.calls[1]
 
 
 async def test_idle_network_camera_goes_through_on_demand(tmp_path: Path) -> None:
@@ -163,7 +171,8 @@ async def test_idle_network_camera_goes_through_on_demand(tmp_path: Path) -> Non
     runner = ScriptedRunner()
     media = _media(rig, runner)
     snap = await media.snapshots.take("net0")
-    assert snap.tier == TIER_ON_DEMAND and "rtsp://127.0.0.1" in runner.calls[0][3]
+    args = runner.calls[0]
+    assert snap.tier == TIER_ON_DEMAND and args[args.index("-i") + 1].startswith("rtsp://127.0.0.1")
 
 
 async def test_direct_failure_falls_back_to_on_demand(tmp_path: Path) -> None:
@@ -172,7 +181,7 @@ async def test_direct_failure_falls_back_to_on_demand(tmp_path: Path) -> None:
     runner = ScriptedRunner(fail_when="lavfi")  # the device is busy
     media = _media(rig, runner)
     snap = await media.snapshots.take("camera0")
-    assert snap.tier == TIER_ON_DEMAND and len(runner.calls) == 2
+    assert snap.tier == TIER_ON_DEMAND and len(runner.calls) == 2  # direct (failed), then RTSP
 
 
 async def test_capture_failure_is_dependency_failed_and_leaves_no_file(tmp_path: Path) -> None:

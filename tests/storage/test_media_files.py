@@ -10,6 +10,7 @@ import pytest
 
 from camsvc.errors import InvalidParams, InvalidState, NotFound
 from camsvc.media.ffmpeg import FfmpegRunner, MediaInfo
+from camsvc.storage import files as files_module
 from camsvc.storage.files import FileKind, FileStore, file_object, in_progress_segments
 from camsvc.storage.probe_cache import FileKey, ProbeCache
 from tests.media.fakes import HAVE_FFMPEG, make_sample, segment_name
@@ -140,7 +141,8 @@ async def test_listing_probes_only_the_page_and_caches_by_mtime_and_size(tmp_pat
     await store.list(limit=10, offset=0)
     assert len(runner.probed) == 10  # cached
     newest = tmp_path / page.files[0].name
-    newest.write_bytes(b"changed size")
+    (tmp_path / "new.tmp").write_bytes(b"changed size")
+    os.replace(tmp_path / "new.tmp", newest)  # a new version of the file
     await store.list(limit=10, offset=0)
     assert len(runner.probed) == 11  # only the changed file again
     assert len(names) == 120
@@ -185,36 +187,92 @@ def test_probe_cache_key_includes_mtime_and_size() -> None:
     assert cache.lookup(FileKey("/x.mp4", 2, 2))[0] is False
 
 
-def _age_dir(directory: Path, seconds: float = 5.0) -> None:
-    past = time.time() - seconds
-    os.utime(directory, (past, past))
-
-
-async def test_reused_scans_still_see_new_deleted_and_growing_files(tmp_path: Path) -> None:
+async def test_scans_are_incremental_but_see_new_replaced_deleted_and_growing_files(tmp_path: Path) -> None:
     old = _segments(tmp_path, "camera0", 3, time.time() - 10_000)
     growing = tmp_path / segment_name("camera1", time.time() - 5)
     growing.write_bytes(b"x" * 10)  # written just now: it may still grow
-    _age_dir(tmp_path)
     store = _store(tmp_path)
     first = {e.name: e.size for e in await store.scan()}
-    assert store._cache is not None  # the quiet directory's scan is reused from now on
     assert first[growing.name] == 10 and set(old) <= set(first)
     with growing.open("ab") as f:
         f.write(b"y" * 90)
     assert {e.name: e.size for e in await store.scan()}[growing.name] == 100
     added = tmp_path / segment_name("camera2", time.time())
-    added.write_bytes(b"new")  # changes the directory's mtime
+    added.write_bytes(b"new")
     assert added.name in {e.name for e in await store.scan()}
-    _age_dir(tmp_path)
-    await store.scan()
+    # a finished file is not looked at again: rewritten in place with its old mtime, it keeps its size...
+    finished = tmp_path / old[1]
+    stamp = finished.stat().st_mtime
+    with finished.open("r+b") as f:
+        f.write(
+            b"zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz"
+        )
+    os.utime(finished, (stamp, stamp))
+    assert {e.name: e.size for e in await store.scan()}[old[1]] == first[old[1]]
+    store.invalidate()  # (housekeeping does this every run)
+    assert {e.name: e.size for e in await store.scan()}[old[1]] == finished.stat().st_size
+    # ...and a file replaced under the same name (another inode) is seen at once
+    replacement = tmp_path / "replacement.tmp"
+    replacement.write_bytes(b"r" * 7)
+    os.utime(replacement, (stamp, stamp))
+    os.replace(replacement, finished)
+    assert {e.name: e.size for e in await store.scan()}[old[1]] == 7
     await store.delete(old[0])
     assert old[0] not in {e.name for e in (await store.list(limit=50, offset=0)).files}
     names_now = [e.name for e in await store.scan()]
-    assert names_now == [e.name for e in sorted(await store.scan(), key=lambda e: (e.created, e.name), reverse=True)]
+    by_time = sorted(await store.scan(), key=lambda e: (e.created, e.name), reverse=True)
+    assert names_now == [e.name for e in by_time]
 
 
-async def test_a_busy_directory_is_rescanned_every_time(tmp_path: Path) -> None:
-    _segments(tmp_path, "camera0", 2, time.time() - 1000)  # the directory changed just now
+def test_the_last_segment_of_a_session_is_current_however_late_the_next_listing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    segment = tmp_path / segment_name("camera3", time.time() - 100)
+    segment.write_bytes(b"x" * 10)
     store = _store(tmp_path)
-    await store.scan()
-    assert store._cache is None
+    seen = {e.name: e.size for e in store.scan_sync(frozenset({"camera3"}))}  # while recording
+    assert seen[segment.name] == 10
+    with segment.open("ab") as f:  # MediaMTX finishes the segment...
+        f.write(b"y" * 990)
+    long_ago = time.time() - 3600
+    os.utime(segment, (long_ago, long_ago))
+    later = time.time_ns() + 60 * 10**9  # ...and the next listing comes a minute later
+
+    class Later:
+        @staticmethod
+        def time_ns() -> int:
+            return later
+
+    monkeypatch.setattr(files_module, "time", Later)
+    assert {e.name: e.size for e in store.scan_sync()}[segment.name] == 1000
+
+
+def _age(path: Path, seconds: float = 30.0) -> None:
+    past = time.time() - seconds
+    os.utime(path, (past, past))
+
+
+def test_an_unchanged_directory_is_not_read_again_but_changing_files_are_current(tmp_path: Path) -> None:
+    old = _segments(tmp_path, "camera0", 3, time.time() - 10_000)
+    growing = tmp_path / segment_name("camera1", time.time() - 5)
+    growing.write_bytes(b"x" * 10)
+    recording = tmp_path / segment_name("camera2", time.time() - 50)
+    recording.write_bytes(b"r" * 10)
+    _age(recording)
+    _age(tmp_path)  # a quiet directory
+    store = _store(tmp_path)
+    assert {e.name for e in store.scan_sync()} == {*old, growing.name, recording.name}
+    assert store._dir_key is not None  # the shortcut is armed
+    with growing.open("ab") as f:
+        f.write(b"y" * 90)  # unsettled: stat()ed again
+    with recording.open("ab") as f:
+        f.write(b"s" * 90)
+    _age(recording)  # looks settled, but its camera is recording
+    sizes = {e.name: e.size for e in store.scan_sync(frozenset({"camera2"}))}
+    assert sizes[growing.name] == 100 and sizes[recording.name] == 100
+    assert store._dir_key is not None  # still no directory read needed
+    added = tmp_path / segment_name("camera3", time.time())
+    added.write_bytes(b"n")  # the directory changes
+    assert added.name in {e.name for e in store.scan_sync()}
+    (tmp_path / old[0]).unlink()
+    assert old[0] not in {e.name for e in store.scan_sync()}
