@@ -77,10 +77,30 @@ encode = _encoder.encode
 _encode_str: Any = json.encoder.encode_basestring_ascii  # what the encoder uses for str (ensure_ascii)
 
 
+_scan_once = _decoder.scan_once
+
+
+def _parse(text: str) -> Any:
+    """``_decoder.decode(text)``, with a shortcut for the usual message.
+
+    A request is an object (or a batch array) with nothing around it: the scanner alone
+    parses it, skipping decode()'s whitespace regexes and two Python-level calls. Anything
+    else, and any failure, goes through decode() itself, so values and verdicts are its own.
+    """
+    if text[:1] in "{[" and text[-1:] in "}]":
+        try:
+            value, end = _scan_once(text, 0)
+        except Exception:  # StopIteration, ValueError, RecursionError: decode() gives the verdict
+            return _decoder.decode(text)
+        if end == len(text):
+            return value
+    return _decoder.decode(text)
+
+
 def decode(text: str | bytes) -> Any:
     """Parse a message; ProtocolError(-32700) for anything that is not JSON."""
     try:
-        return _decoder.decode(text if isinstance(text, str) else text.decode("utf-8"))
+        return _parse(text if isinstance(text, str) else text.decode("utf-8"))
     except RecursionError:
         raise ProtocolError(PARSE_ERROR, "too_deeply_nested") from None
     except UnicodeDecodeError:
