@@ -77,7 +77,7 @@ encode = _encoder.encode
 _encode_str: Any = json.encoder.encode_basestring_ascii  # what the encoder uses for str (ensure_ascii)
 
 
-_scan_once = _decoder.scan_once
+_scan_once: Any = _decoder.scan_once  # type: ignore[attr-defined]  # set by JSONDecoder.__init__
 
 
 def _parse(text: str) -> Any:
@@ -169,6 +169,7 @@ def response_text(id_: Any, result: Any) -> str:
     constant envelope spares a dict and a walk of it per request.
     """
     id_text = str(id_) if type(id_) is int else encode(id_)
+    result_text: str
     if type(result) is str:
         result_text = _encode_str(result)
     elif type(result) is Encoded:
