@@ -291,6 +291,7 @@ class Recordings:
                 "start_time": None,
                 "elapsed": None,
                 "duration": None,
+                "format": None,
             }
         return {
             "device": camera.id,

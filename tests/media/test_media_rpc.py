@@ -121,6 +121,7 @@ async def test_recording_params_and_mediamtx_down(tmp_path: Path) -> None:
                 "start_time": None,
                 "elapsed": None,
                 "duration": None,
+                "format": None,
             }
             err = await _error(op, "stop_recording", {"device": "camera0"})
             assert (err.code, err.reason) == (-32020, "not_recording")
