@@ -18,6 +18,7 @@ from .storage.state import StateStore
 
 if TYPE_CHECKING:
     from .cameras.directory import CameraDirectory
+    from .media.service import MediaService
     from .mediamtx.reconciler import MediamtxGateway
 
 
@@ -32,8 +33,8 @@ class Services:
     cameras: CameraDirectory | None = None
     #: MediaMTX gateway: status, ensure_available, runtime, list_runtime, sync (camsvc.mediamtx)
     mediamtx: MediamtxGateway | None = None
-    #: snapshots, recordings, files, storage (camsvc.media / camsvc.storage)
-    media: Any = None
+    #: snapshots, recordings, files, downloads, storage, retention (camsvc.media / camsvc.storage)
+    media: MediaService | None = None
     #: authentication: JWTs, API keys, download tokens (camsvc.security)
     auth: Any = None
     #: RPC server statistics (connections, requests) for get_metrics

@@ -76,7 +76,7 @@ class _TailBuffer:
         self._data = bytearray()
         self.truncated = False
 
-    def feed(self, chunk: bytes) -> None:
+    def feed(self, chunk: bytes | bytearray) -> None:
         self._data += chunk
         if len(self._data) > self.limit:
             del self._data[: len(self._data) - self.limit]

@@ -30,7 +30,7 @@ LIST_DEVICE = Param("device", "string", description="Only this camera's files", 
 
 def _media(ctx: CallContext) -> MediaService:
     media = ctx.services.media
-    assert media is not None, "media service not wired"
+    assert isinstance(media, MediaService), "media service not wired"
     return media
 
 
