@@ -349,33 +349,39 @@ class Recordings:
                 start,
                 duration,
             )
-            # Persist first: a crash from here on leaves a row the next start reconciles.
-            await self._insert(session)
-            actor.set_recording(session.state())
-            try:
-                await gateway.sync(self.sync_timeout, name=session.device)
-            except Exception as exc:
-                await self._roll_back(session, actor)
-                if isinstance(exc, CamsvcError) and not isinstance(exc, DependencyFailed):
-                    raise
-                detail = exc.data.get("detail", str(exc)) if isinstance(exc, CamsvcError) else str(exc)
-                raise DependencyFailed(
-                    "mediamtx", f"MediaMTX did not accept the recording: {detail}"
-                ) from None
-            applied_at = time.time()
-            self._active[camera.id] = session
-            log.info(
-                "recording started", extra={"camera": camera.id, "session": session.session_id, "format": fmt}
-            )
-
-            first = await self._wait_first_segment(session, self.first_segment_wait)
-            if first is not None:
-                session = await self._rename(session, first, applied_at)
-            elif self._nursery is not None:
-                self._nursery.start_soon(self._adopt_first_segment, session.session_id)
-            self._schedule_timer(session)
-        self._publish(session)
+            # From the first write on, a caller that goes away (client disconnected) must not leave a
+            # half-started session: the rest is shielded, and bounded by the sync and first-segment waits.
+            with trio.CancelScope(shield=True):
+                session = await self._begin(session, actor, gateway)
         return StartResult(session, gate.warning)
+
+    async def _begin(self, session: Session, actor: Any, gateway: MediamtxLike) -> Session:
+        """Persist, set the desired state, have MediaMTX apply it (or roll back), adopt the first segment."""
+        # Persist first: a crash from here on leaves a row the next start reconciles.
+        await self._insert(session)
+        actor.set_recording(session.state())
+        try:
+            await gateway.sync(self.sync_timeout, name=session.device)
+        except Exception as exc:
+            await self._roll_back(session, actor)
+            if isinstance(exc, CamsvcError) and not isinstance(exc, DependencyFailed):
+                raise
+            detail = exc.data.get("detail", str(exc)) if isinstance(exc, CamsvcError) else str(exc)
+            raise DependencyFailed("mediamtx", f"MediaMTX did not accept the recording: {detail}") from None
+        applied_at = time.time()
+        self._active[session.device] = session
+        self._schedule_timer(session)
+        log.info(
+            "recording started",
+            extra={"camera": session.device, "session": session.session_id, "format": session.format},
+        )
+        first = await self._wait_first_segment(session, self.first_segment_wait)
+        if first is not None:
+            session = await self._rename(session, first, applied_at)
+        elif self._nursery is not None:
+            self._nursery.start_soon(self._adopt_first_segment, session.session_id)
+        self._publish(session)
+        return session
 
     def _recovering_for(self, camera_id: str) -> bool:
         return any(s.device == camera_id for s in self._recovering.values())
@@ -483,7 +489,17 @@ class Recordings:
     async def _finish(
         self, session: Session, status: str, reason: str | None, *, clear: bool = True, sync: bool = True
     ) -> Session:
-        """End an active session (caller holds the camera's lock)."""
+        """End an active session (caller holds the camera's lock).
+
+        Shielded: once begun, a stop is finished (desired state cleared, row closed, event sent) even if
+        the caller goes away; it is bounded by the sync timeout and the settle wait.
+        """
+        with trio.CancelScope(shield=True):
+            return await self._end(session, status, reason, clear=clear, sync=sync)
+
+    async def _end(
+        self, session: Session, status: str, reason: str | None, *, clear: bool, sync: bool
+    ) -> Session:
         timer = self._timers.pop(session.session_id, None)
         if timer is not None:
             timer.cancel()

@@ -163,6 +163,9 @@ class FakeMediamtx:
     writing: dict[str, Path] = attrs.Factory(dict)
     #: seconds between record:true and the first frame (the stream coming up)
     lag: float = 0.0
+    #: when set, sync() waits for it (and sets ``entered`` first): a slow MediaMTX
+    gate: trio.Event | None = None
+    entered: trio.Event = attrs.Factory(trio.Event)
 
     def ensure_available(self) -> None:
         if self.circuit_open:
@@ -175,6 +178,9 @@ class FakeMediamtx:
 
     async def sync(self, timeout: float, *, name: str | None = None) -> None:  # noqa: ASYNC109
         await trio.lowlevel.checkpoint()
+        if self.gate is not None:
+            self.entered.set()
+            await self.gate.wait()
         self.syncs += 1
         if self.fail_sync:
             raise DependencyFailed("mediamtx", self.fail_sync)

@@ -9,6 +9,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -223,6 +224,41 @@ async def test_manual_stop_cancels_the_timer(tmp_path: Path) -> None:
         await trio.sleep(1.3)  # past the first session's deadline (checking that nothing happens)
         assert media.recordings.session_for("camera0").session_id == second.session.session_id  # type: ignore[union-attr]
         assert first.session.session_id != second.session.session_id
+
+
+async def _abandoned(rig: Rig, call: Any) -> None:
+    """Run ``call()`` and cancel it while MediaMTX is slow (``sync`` blocked), then let MediaMTX answer."""
+    rig.mediamtx.gate, rig.mediamtx.entered = trio.Event(), trio.Event()
+    scope = trio.CancelScope()
+
+    async def caller() -> None:
+        with scope:
+            await call()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(caller)
+        await rig.mediamtx.entered.wait()
+        scope.cancel()  # the client disconnected mid-call
+        rig.mediamtx.gate.set()
+    rig.mediamtx.gate = None
+
+
+async def test_a_caller_that_goes_away_never_leaves_a_half_started_or_half_stopped_session(
+    tmp_path: Path,
+) -> None:
+    rig = make_rig(tmp_path)
+    rig.directory.add(synthetic_camera())
+    async with running(rig) as media:
+        await _abandoned(rig, lambda: media.recordings.start("camera0", duration=3600))
+        session = media.recordings.session_for("camera0")
+        assert session is not None and rig.topics("recording_status_update")[-1]["status"] == RECORDING
+        assert (await _rows(rig))[0]["status"] == RECORDING
+        await _abandoned(rig, lambda: media.recordings.stop("camera0"))
+        assert rig.topics("recording_status_update")[-1]["status"] == STOPPED
+        row = (await _rows(rig))[0]
+        assert row["status"] == STOPPED and row["session_id"] == session.session_id
+        assert media.recordings.session_for("camera0") is None
+        assert rig.registry.get("camera0").recording is None  # type: ignore[union-attr]
 
 
 async def test_camera_removal_fails_the_session_and_keeps_its_files(tmp_path: Path) -> None:
