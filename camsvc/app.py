@@ -2,9 +2,10 @@
 
     root ─┬─ mediamtx      MediaMTX reconciler (+ a supervised mediamtx process when configured)
           ├─ cameras       sub-supervisor: discovery + one actor per camera (dynamic)
+          ├─ recordings    recording sessions: duration timers, crash recovery, camera-removed hook
           ├─ rpc           JSON-RPC WebSocket server
           ├─ http          Quart/hypercorn: health, files, metrics, supervisor
-          └─ housekeeping  retention and storage watch
+          └─ housekeeping  retention (only with an admin-enabled policy)
 
 Nothing else constructs actors or wires them together; rooms receive what they
 need as constructor arguments.
