@@ -44,6 +44,12 @@ from .deps import CameraDirectoryLike, MediamtxLike
 log = logging.getLogger("camsvc.media.recordings")
 
 RECORDING, STOPPED, FAILED = "RECORDING", "STOPPED", "FAILED"
+#: a timed session's files may be this much shorter than asked before recording is extended
+TOP_UP_TOLERANCE = 0.2
+#: the most a timed session is extended to reach its duration
+MAX_TOP_UP = 10.0
+#: the most media a recorder is assumed to hold unwritten (its fragment/part length)
+MAX_UNWRITTEN = 2.0
 #: API format → MediaMTX recordFormat (``mp4`` is accepted and reported as given)
 FORMATS = {"fmp4": "fmp4", "mp4": "fmp4", "mpegts": "mpegts"}
 
@@ -194,6 +200,7 @@ class Recordings:
         resume_grace: float = 15.0,
         poll_interval: float = 0.2,
         settle_interval: float = 0.3,
+        probe: Callable[[str], Awaitable[float | None]] | None = None,
     ) -> None:
         self.directory = directory
         self._registry = registry
@@ -209,6 +216,8 @@ class Recordings:
         self.resume_grace = resume_grace
         self.poll_interval = poll_interval
         self.settle_interval = settle_interval
+        #: media duration of a file (ffprobe), for timed sessions' final check
+        self._probe = probe
         #: sessions recording now, by camera id
         self._active: dict[str, Session] = {}
         #: sessions found RECORDING at start, not yet resumed or closed
@@ -601,6 +610,7 @@ class Recordings:
                 if left <= 0:
                     break
                 await trio.sleep(left)
+            await self._top_up(session)
             # From here on the stop must not be cancelled by a manual stop racing us.
             self._timers.pop(session.session_id, None)
         if scope.cancelled_caught:
@@ -613,6 +623,41 @@ class Recordings:
                 await self._finish(current, STOPPED, "duration_reached")
             except Exception:
                 log.exception("timed recording could not be stopped", extra={"session": session.session_id})
+
+    async def _top_up(self, session: Session) -> None:
+        """At the deadline, make sure the files really hold ``duration`` seconds of media.
+
+        The media start is an estimate (MediaMTX begins a segment at a keyframe, a moment after the
+        stream was ready), so the recorded media is measured once and, if it is short, recording goes
+        on for what is missing (at most MAX_TOP_UP). An in-progress fMP4 shows only its finished
+        fragments, so this errs on the long side: a recording is never cut short.
+        """
+        if self._probe is None or session.duration is None:
+            return
+        segments = session_segments(await self._scan(), session.device, session.start_time, None)
+        if not segments:
+            return
+        recorded = 0.0
+        for entry in segments:
+            try:
+                length = await self._probe(os.path.join(self.directory, entry.name))
+            except DependencyFailed:
+                return  # cannot tell: keep the planned end
+            recorded += length or 0.0
+        # What the recorder holds but has not written yet: media since the newest file's last write.
+        try:
+            newest = await trio.to_thread.run_sync(os.stat, os.path.join(self.directory, segments[-1].name))
+        except OSError:
+            return
+        unwritten = min(max(0.0, time.time() - newest.st_mtime), MAX_UNWRITTEN)
+        missing = session.duration - recorded - unwritten
+        if missing > TOP_UP_TOLERANCE:
+            extra = min(missing, MAX_TOP_UP)
+            log.info(
+                "recording extended to reach its duration",
+                extra={"session": session.session_id, "extra": extra},
+            )
+            await trio.sleep(extra)
 
     # ------------------------------------------------------------------ camera removal
 

@@ -41,6 +41,10 @@ def ffprobe_beside(ffmpeg_path: str) -> str:
     return os.path.join(head, tail.replace("ffmpeg", "ffprobe")) if "ffmpeg" in tail else "ffprobe"
 
 
+async def _media_seconds(runner: FfmpegRunner, path: str, limit: float) -> float | None:
+    return (await runner.probe(path, timeout=limit)).duration
+
+
 def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
@@ -122,6 +126,7 @@ class MediaService:
             sync_timeout=config.recording.sync_timeout,
             first_segment_wait=config.recording.first_segment_wait,
             resume_grace=config.recording.resume_grace,
+            probe=lambda path: _media_seconds(runner, path, config.storage.probe_timeout),
         )
         recordings_ref.append(recordings)
         retention = Retention(services.store, [recording_files, snapshot_files])

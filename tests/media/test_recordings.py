@@ -201,6 +201,28 @@ async def test_timed_recording_counts_from_the_first_frame(tmp_path: Path) -> No
         assert row["end_time"] >= media_start + 1.0  # a full second of media, not of waiting
 
 
+async def test_a_timed_session_short_of_media_records_on_until_it_has_it(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path)
+    rig.directory.add(synthetic_camera())
+    probed: list[str] = []
+
+    async def short_probe(path: str) -> float:
+        probed.append(path)
+        os.utime(path)  # everything the recorder had is on disk
+        return 0.3  # but only 0.3 s of the 1 s asked for
+
+    async with running(rig) as media:
+        media.recordings._probe = short_probe
+        result = await media.recordings.start("camera0", duration=1)
+        await _wait_for(
+            lambda: any(e["status"] == STOPPED for e in rig.topics("recording_status_update")), "auto stop"
+        )
+        row = (await _rows(rig))[0]
+        deadline = result.session.deadline()
+        assert deadline is not None and probed
+        assert row["end_time"] >= deadline + 0.6  # extended by the missing ~0.7 s
+
+
 async def test_media_start_is_when_the_stream_became_ready(tmp_path: Path) -> None:
     rig = make_rig(tmp_path)
     rig.directory.add(synthetic_camera())
