@@ -31,7 +31,8 @@ from tests.rpc_client import RpcClient, rpc_client
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(
-        shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None, reason="ffmpeg/ffprobe not installed"
+        shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None,
+        reason="ffmpeg/ffprobe not installed",
     ),
 ]
 
