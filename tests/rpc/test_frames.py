@@ -12,11 +12,14 @@ import os
 import struct
 from typing import Any
 
+import trio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from wsproto import WSConnection
 from wsproto.connection import Connection, ConnectionState, ConnectionType
-from wsproto.events import BytesMessage, CloseConnection, Ping, Pong, TextMessage
+from wsproto.events import AcceptConnection, BytesMessage, CloseConnection, Ping, Pong, Request, TextMessage
 
+from camsvc.app import Service
 from camsvc.rpc import frames
 from camsvc.rpc.frames import FrameReader, close_frame, text_frame, unmask
 
@@ -173,3 +176,32 @@ def test_server_frames_parse_in_wsproto_client() -> None:
     close = events[-1]
     assert isinstance(close, CloseConnection) and close.code == 1009 and close.reason == "r" * 123
     assert close_frame(None) == close_frame(1005) == b"\x88\x00"
+
+
+async def test_many_requests_in_one_write_are_all_answered_in_order(service: Service) -> None:
+    """More frames in one receive than the server holds back before flushing (HOLD_MAX)."""
+    count = 300
+    stream = await trio.open_tcp_stream("127.0.0.1", service.extras["rpc"].bound_port)
+    async with stream:
+        client = WSConnection(ConnectionType.CLIENT)
+        await stream.send_all(client.send(Request(host="127.0.0.1", target="/ws")))
+        requests = b"".join(client_frame(1, b'{"jsonrpc":"2.0","id":%d,"method":"ping"}' % i) for i in range(count))
+        await stream.send_all(requests + client_frame(9, b"between") + client_frame(1, b'{"jsonrpc":"2.0","id":"last","method":"ping"}'))
+        texts: list[str] = []
+        pongs: list[bytes] = []
+        accepted = False
+        with trio.fail_after(8):
+            while len(texts) < count + 1:
+                data = await stream.receive_some(65536)
+                assert data, "server closed the connection"
+                client.receive_data(data)
+                for event in client.events():
+                    accepted |= isinstance(event, AcceptConnection)
+                    if isinstance(event, TextMessage):
+                        texts.append(event.data)
+                    elif isinstance(event, Pong):
+                        pongs.append(bytes(event.payload))
+    assert accepted and pongs == [b"between"]
+    assert texts == [f'{{"jsonrpc":"2.0","id":{i},"result":"pong"}}' for i in range(count)] + [
+        '{"jsonrpc":"2.0","id":"last","result":"pong"}'
+    ]
