@@ -127,7 +127,13 @@ async def bench(files: int, iterations: int) -> dict[str, Any]:
         setup_s = time.perf_counter() - t0
         config = parse(
             {
-                "server": {"host": "127.0.0.1", "port": 0},
+                # the per-connection rate limit is not what is measured here
+                "server": {
+                    "host": "127.0.0.1",
+                    "port": 0,
+                    "rate_limit_per_second": 1e6,
+                    "rate_limit_burst": 1000000,
+                },
                 "http": {"host": "127.0.0.1", "port": 0},
                 "storage": {"state_dir": str(tmp / "state")},
                 "recording": {"dir": str(rec)},
