@@ -46,7 +46,8 @@ from tests.deploy.nspawn_container import (
     missing_prerequisites,
 )
 
-pytestmark = pytest.mark.slow
+# Building the rootfs on a cold machine (debootstrap) alone can take minutes.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
 # The checkout whose tools/ and conf/ are tested; wheels come from CAMSVC_DEPLOY_SRC when set.
 REPO = Path(__file__).resolve().parents[2]
