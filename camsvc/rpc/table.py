@@ -71,6 +71,17 @@ class Param:
         return schema
 
 
+#: the ``device`` param of every method that acts on one camera (spec §3: ids, and the
+#: ``/dev/videoN`` compatibility alias); one definition so every method checks it alike
+DEVICE = Param(
+    "device",
+    "string",
+    required=True,
+    description="Camera id (`camera0`, or a configured id); `/dev/videoN` is accepted as `cameraN`.",
+    pattern=r"[a-z0-9_]{1,32}|/dev/video[0-9]{1,3}",
+)
+
+
 @attrs.frozen
 class Identity:
     """Who is calling on an authenticated connection."""

@@ -18,17 +18,10 @@ from ...cameras.views import StreamUrls
 from ...errors import DependencyFailed, Unsupported
 from ...health import iso, now_iso
 from ...security.roles import Role
-from ..table import CallContext, Method, Param
+from ..table import DEVICE, CallContext, Method, Param
 
 GROUP = "cameras"
 
-DEVICE = Param(
-    "device",
-    "string",
-    required=True,
-    description="Camera id (`camera0`, or a configured id); `/dev/videoN` is accepted as `cameraN`.",
-    pattern=r"[a-z0-9_]{1,32}|/dev/video[0-9]{1,3}",
-)
 STREAM_NAME_PATTERN = NAME_PATTERN.pattern
 #: seconds between readiness checks while start_streaming waits for the stream
 READY_POLL = 0.2

@@ -14,14 +14,11 @@ from ...media.service import MediaService
 from ...media.snapshots import snapshot_result
 from ...security.roles import Role
 from ...storage.files import FileKind
-from ..table import CallContext, Method, Param
+from ..table import DEVICE, CallContext, Method, Param
 
 GROUP = "media"
 MAX_TOKEN_TTL = 86400
 
-DEVICE = Param(
-    "device", "string", required=True, description="Camera id (camera0, ...) or /dev/videoN", max_length=64
-)
 FILENAME = Param("filename", "string", required=True, description="Bare file name", max_length=255)
 LIMIT = Param("limit", "integer", default=50, minimum=1, maximum=1000, description="Page size")
 OFFSET = Param("offset", "integer", default=0, minimum=0, description="Files to skip")

@@ -23,17 +23,10 @@ from ...errors import DependencyFailed, InvalidParams, NotFound, Unsupported
 from ...health import STATUS_COMPONENTS, iso, now_iso
 from ...security.roles import Role
 from ..protocol import Encoded
-from ..table import CallContext, Method, Param
+from ..table import DEVICE, CallContext, Method, Param
 
 V, A = Role.VIEWER, Role.ADMIN
 
-DEVICE = Param(
-    "device",
-    "string",
-    required=True,
-    description="Camera id (`camera0`, or a configured id); `/dev/videoN` is accepted as `cameraN`.",
-    pattern=r"[a-z0-9_]{1,32}|/dev/video[0-9]{1,3}",
-)
 
 _CAMERA: dict[str, Any] = {
     "type": "object",
