@@ -212,8 +212,8 @@ class RtspSession:
                 while len(batch) < 64:
                     try:
                         batch.append(self._receive.receive_nowait())
-                    except trio.WouldBlock:
-                        break
+                    except (trio.WouldBlock, trio.EndOfChannel):
+                        break  # at EndOfChannel the batch is still sent; the loop then ends
                 try:
                     if self.transport == "TCP":
                         await self.conn.send(b"".join(data for _, data in batch))
