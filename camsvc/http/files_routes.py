@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 from quart import Blueprint, Response, request
 
-from ..errors import AuthFailed, NotFound
+from ..errors import AuthFailed, NotFound, RateLimited
 from ..security.roles import Role
 from ..storage import names
 from ..storage.files import FileKind
@@ -164,9 +164,13 @@ def files_blueprint(services: Services) -> Blueprint:
         if not credential:
             return _error(401, "auth_required", "credentials required", {"WWW-Authenticate": "Bearer"})
         try:
-            identity = await auth.authenticate_credential(credential)
+            identity = await auth.authenticate_credential(credential, request.remote_addr or "unknown")
         except AuthFailed as exc:
             return _error(401, exc.reason, str(exc))
+        except RateLimited as exc:
+            retry_ms = int(exc.data.get("retry_after_ms", 1000))
+            return _error(429, exc.reason, "too many failed authentications; retry later",
+                          {"Retry-After": str(max(1, -(-retry_ms // 1000)))})
         if not identity.role.allows(Role.VIEWER):
             return _error(403, "insufficient_role", "requires role viewer")
         return None

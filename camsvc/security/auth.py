@@ -67,9 +67,15 @@ class Authenticator:
         self.throttle.succeeded(address)
         return identity
 
-    async def authenticate_credential(self, token_or_key: str) -> Identity:
-        """For HTTP routes (``Authorization: Bearer``, ``X-API-Key``): raises AuthFailed with a reason."""
-        return self.identify(token_or_key)
+    async def authenticate_credential(self, token_or_key: str, address: str | None = None) -> Identity:
+        """For HTTP routes (``Authorization: Bearer``, ``X-API-Key``): raises AuthFailed with a reason.
+
+        With the client's ``address`` it shares the RPC throttle, so guessing keys over HTTP
+        is limited exactly like guessing them over the WebSocket (RateLimited while throttled).
+        """
+        if address is None:
+            return self.identify(token_or_key)
+        return self.identify_throttled(token_or_key, address)
 
     def check(self, identity: Identity, *, now: float | None = None) -> None:
         """Re-check a live session: expiry for both kinds, revocation for API keys."""

@@ -225,7 +225,7 @@ class FakeAuth:
         entry = self.tokens.get(token)
         return entry is not None and entry[0] == file_type and entry[1] == filename and entry[2] > time.time()
 
-    async def authenticate_credential(self, token_or_key: str) -> Identity:
+    async def authenticate_credential(self, token_or_key: str, address: str | None = None) -> Identity:
         await trio.lowlevel.checkpoint()
         role = self.credentials.get(token_or_key)
         if role is None:
