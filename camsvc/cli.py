@@ -92,8 +92,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         trio.run(_serve, service)
     except* (StartError, SupervisorGaveUp) as group:
         failures.extend(_leaves(group))
-    for exc in failures:
-        print(f"camsvc: cannot run: {exc}", file=sys.stderr)
+    for failure in failures:
+        print(f"camsvc: cannot run: {failure}", file=sys.stderr)
     if failures:
         return EXIT_FAILED
     log.info("stopped")

@@ -18,8 +18,8 @@ from typing import Annotated, Any, get_args, get_origin
 
 import attrs
 import cattrs
-from cattrs.gen import make_dict_structure_fn
 import yaml
+from cattrs.gen import make_dict_structure_fn
 
 ENV_PREFIX = "CAMSVC_"
 
