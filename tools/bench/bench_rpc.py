@@ -55,27 +55,12 @@ def serve_camsvc(state: str, baseline: bool = False) -> None:
         connection.INLINE_METHODS = False
         connection.LAZY_WRITER = False
 
-    from camsvc.app import build
-    from camsvc.cameras.model import Camera, Resolution, Source, SourceKind
-    from camsvc.config import parse
     from camsvc.security.roles import Role
+    from tools.bench.bench_service import bench_camera, bench_service
 
     logging.basicConfig(level=logging.ERROR)
-    config = parse(
-        {
-            "server": {"host": "127.0.0.1", "port": 0, "max_connections": 20000, "rate_limit_per_second": 1e9, "rate_limit_burst": 1000000000},
-            "http": {"host": "127.0.0.1", "port": 0},
-            "storage": {"state_dir": f"{state}/state"},
-            "recording": {"dir": f"{state}/rec"},
-            "snapshots": {"dir": f"{state}/snap"},
-            "cameras": {"discovery": "disabled"},
-            "mediamtx": {"api_url": "http://127.0.0.1:9"},
-            "logging": {"level": "ERROR"},
-        },
-        environ={},
-    )
-    service = build(config)
-    camera = Camera("camera0", "Bench camera", Source(SourceKind.V4L2, device_path="/dev/video0"), resolution=Resolution(1280, 720), fps=30, since=time.time())
+    service = bench_service(state, max_connections=20000)
+    camera = bench_camera()
 
     async def main() -> None:
         async with trio.open_nursery() as nursery:

@@ -69,30 +69,15 @@ def serve(state: str, connections: int, baseline: bool) -> None:
         subscriptions.FANOUT_DIRECT = False
         subscriptions.FANOUT_CHUNK = 10**9
 
-    from camsvc.app import build
-    from camsvc.cameras.model import Camera, Resolution, Source, SourceKind
-    from camsvc.config import parse
     from camsvc.rpc.params import ParamChecker
     from camsvc.rpc.table import Method, Param
     from camsvc.security.roles import Role
+    from tools.bench.bench_service import bench_camera, bench_service
 
     logging.basicConfig(level=logging.ERROR)
-    config = parse(
-        {
-            "server": {"host": "127.0.0.1", "port": 0, "max_connections": connections + 100, "rate_limit_per_second": 1e9, "rate_limit_burst": 10**9},
-            "http": {"host": "127.0.0.1", "port": 0},
-            "storage": {"state_dir": f"{state}/state"},
-            "recording": {"dir": f"{state}/rec"},
-            "snapshots": {"dir": f"{state}/snap"},
-            "cameras": {"discovery": "disabled"},
-            "mediamtx": {"api_url": "http://127.0.0.1:9"},
-            "logging": {"level": "ERROR"},
-        },
-        environ={},
-    )
-    service = build(config)
+    service = bench_service(state, max_connections=connections + 100)
     service.services.registry.put(
-        Camera("camera0", "Bench camera", Source(SourceKind.V4L2, device_path="/dev/video0"), resolution=Resolution(1280, 720), fps=30, since=time.time())
+        bench_camera()
     )
 
     class StepTimer(trio.abc.Instrument):
