@@ -285,6 +285,11 @@ def _strict(kind: type, accept: tuple[type, ...]) -> Any:
     return hook
 
 
+def _has_origin(t: Any, origin: object) -> bool:
+    """Whether a type expression is ``origin[...]`` (typing's special forms compare by identity)."""
+    return get_origin(t) is origin
+
+
 def _make_converter() -> cattrs.Converter:
     c = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
     c.register_structure_hook(str, _strict(str, (str,)))
@@ -294,7 +299,7 @@ def _make_converter() -> cattrs.Converter:
 
     def annotated(t: Any) -> Any:
         base, *checks = get_args(t)
-        inner = c.get_structure_hook(base)
+        inner: Any = c.get_structure_hook(base)
 
         def hook(value: Any, _: Any) -> Any:
             out = inner(value, base)
@@ -304,10 +309,10 @@ def _make_converter() -> cattrs.Converter:
 
         return hook
 
-    c.register_structure_hook_factory(lambda t: get_origin(t) is Annotated, annotated)
+    c.register_structure_hook_factory(lambda t: _has_origin(t, Annotated), annotated)
 
     def section(cls: type) -> Any:
-        inner = make_dict_structure_fn(
+        inner: Any = make_dict_structure_fn(
             cls, c, _cattrs_forbid_extra_keys=True, _cattrs_detailed_validation=True
         )
 
@@ -322,12 +327,13 @@ def _make_converter() -> cattrs.Converter:
 
     def sequence(t: Any) -> Any:
         (item,) = get_args(t)
-        inner = c.get_structure_hook(item)
+        inner: Any = c.get_structure_hook(item)
 
         def hook(value: Any, _: Any) -> Any:
             if not isinstance(value, list | tuple):
                 raise TypeError(f"expected a list, got {type(value).__name__} {value!r}")
-            out, errors = [], []
+            out: list[Any] = []
+            errors: list[Exception] = []
             for index, element in enumerate(value):
                 try:
                     out.append(inner(element, item))
@@ -340,7 +346,7 @@ def _make_converter() -> cattrs.Converter:
 
         return hook
 
-    c.register_structure_hook_factory(lambda t: get_origin(t) is list, sequence)
+    c.register_structure_hook_factory(lambda t: _has_origin(t, list), sequence)
     return c
 
 
@@ -458,7 +464,8 @@ def load(path: str | os.PathLike[str] | None, *, environ: Mapping[str, str] | No
 
 def unstructure(config: Config) -> dict[str, Any]:
     """The config as plain data (for /supervisor-style dumps and templates)."""
-    return _converter.unstructure(config)
+    data: dict[str, Any] = _converter.unstructure(config)
+    return data
 
 
 # ---------------------------------------------------------- documentation
@@ -481,7 +488,7 @@ def _doc_rows(cls: type, prefix: str = "") -> Iterable[tuple[str, Any, str]]:
 
 
 def _yaml_scalar(value: Any) -> str:
-    dumped = yaml.safe_dump(value, default_flow_style=True, sort_keys=False).strip()
+    dumped = str(yaml.safe_dump(value, default_flow_style=True, sort_keys=False)).strip()
     return dumped.removesuffix("\n...").removesuffix("...").strip()
 
 

@@ -504,7 +504,8 @@ class Recordings:
         the caller goes away; it is bounded by the sync timeout and the settle wait.
         """
         with trio.CancelScope(shield=True):
-            return await self._end(session, status, reason, clear=clear, sync=sync)
+            ended = await self._end(session, status, reason, clear=clear, sync=sync)
+        return ended
 
     async def _end(
         self, session: Session, status: str, reason: str | None, *, clear: bool, sync: bool
