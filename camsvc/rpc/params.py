@@ -37,8 +37,12 @@ def _checker(p: Param) -> Callable[[Any], Any]:
     pattern = re.compile(p.pattern) if p.pattern is not None else None
     item_check = _TYPE_CHECKS[p.items] if p.items is not None else None
     expected = " or ".join(types)
+    # JSON has one number type: 3.0 is the integer 3 (JSON Schema agrees), whatever the client's encoder wrote.
+    integral_floats = "integer" in types
 
     def check(value: Any) -> Any:
+        if integral_floats and isinstance(value, float) and value.is_integer():
+            value = int(value)
         if not any(c(value) for c in type_checks):
             raise _fail(p.name, "wrong_type", f"expected {expected}, got {type(value).__name__}")
         if isinstance(value, float) and not math.isfinite(value):

@@ -53,11 +53,14 @@ class Param:
 
     def json_schema(self) -> dict[str, Any]:
         schema: dict[str, Any] = {"type": list(self.type) if isinstance(self.type, tuple) else self.type}
+        # Dispatch matches the whole string (fullmatch); a JSON Schema pattern matches anywhere, so the
+        # published one is anchored to mean the same.
+        pattern = f"^(?:{self.pattern})$" if self.pattern is not None else None
         for key, value in (
             ("minimum", self.minimum),
             ("maximum", self.maximum),
             ("exclusiveMinimum", self.exclusive_minimum),
-            ("pattern", self.pattern),
+            ("pattern", pattern),
             ("maxLength", self.max_length),
         ):
             if value is not None:
