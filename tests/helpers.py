@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 REPO = Path(__file__).resolve().parents[1]
 T = TypeVar("T")
@@ -47,6 +49,43 @@ def poll(fn: Callable[[], T | None], *, timeout: float = 10.0, interval: float =
     raise AssertionError(f"timed out after {timeout}s waiting for {what}; last error: {last_exc!r}")
 
 
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    # Runs in the child between fork and exec: SIGTERM it when the test run dies, however it dies.
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def own_group(*, die_with_parent: bool = True) -> dict[str, Any]:
+    """Popen options for a process a test spawns: its own process group, so teardown signals it and
+    everything it started at once (``stop_group``), and SIGTERM if the test run itself is killed, so no
+    orphan outlives it. ``die_with_parent`` must be False when the spawn happens in a worker thread
+    (``trio.lowlevel.open_process``): the signal follows the spawning *thread*, which trio may retire."""
+    options: dict[str, Any] = {"start_new_session": True}
+    if die_with_parent:
+        options["preexec_fn"] = _die_with_parent
+    return options
+
+
+def stop_group(proc: subprocess.Popen[Any], *, timeout: float = 10.0) -> None:
+    """SIGTERM a spawned process's group, then SIGKILL what is left after ``timeout``."""
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            proc.wait(timeout=wait)
+            # the leader is gone; sweep any child it left in the group
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            break
+        except subprocess.TimeoutExpired:
+            continue
+        break
+
+
 def camsvc_process(
     args: list[str], *, env: Mapping[str, str] | None = None, tmp: Path | None = None
 ) -> subprocess.Popen[str]:
@@ -67,4 +106,5 @@ def camsvc_process(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        **own_group(),
     )

@@ -3,8 +3,10 @@ camera0 with real capabilities, published to MediaMTX (the emulator) as a path i
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -17,7 +19,7 @@ import pytest
 import trio
 from trio_websocket import open_websocket_url
 
-from tests.helpers import REPO, free_port
+from tests.helpers import REPO, free_port, own_group
 from tools.mediamtx_emulator import EmulatorConfig, open_emulator
 
 SECRET = "demo-test-secret-0123456789-0123456789-abcdef"
@@ -79,6 +81,7 @@ async def test_camsvc_run_demo_shows_a_synthetic_camera(tmp_path: Path) -> None:
                 env=env,
                 stdout=subprocess.DEVNULL,
                 stderr=log,
+                **own_group(die_with_parent=False),
             )
         try:
             async with httpx.AsyncClient(timeout=2) as client:
@@ -124,4 +127,6 @@ async def test_camsvc_run_demo_shows_a_synthetic_camera(tmp_path: Path) -> None:
             if proc.returncode is None:
                 proc.kill()
                 await proc.wait()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)  # anything the service left in its group
         assert proc.returncode == 0, (tmp_path / "camsvc.log").read_text()[-2000:]

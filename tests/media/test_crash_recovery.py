@@ -25,7 +25,7 @@ import trio
 import yaml
 
 from camsvc.media.ffmpeg import FfmpegRunner
-from tests.helpers import REPO, free_port
+from tests.helpers import REPO, free_port, own_group, stop_group
 from tests.rpc_client import RpcClient, rpc_client
 
 pytestmark = [
@@ -51,6 +51,7 @@ def emulator_process(work: Path) -> Iterator[tuple[str, int]]:
         [sys.executable, "-m", "tools.mediamtx_emulator", "--api", "127.0.0.1:0", "--rtsp-port", "0",
          "--record-dir", str(work), "--quiet-hooks", "--auth-fail-delay", "0"],  # fmt: skip
         cwd=REPO, env=_clean_env(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        **own_group(),
     )  # fmt: skip
     try:
         assert proc.stdout is not None
@@ -60,12 +61,7 @@ def emulator_process(work: Path) -> Iterator[tuple[str, int]]:
             pytest.skip(f"emulator did not start with RTSP: {line.strip()!r}")
         yield match.group(1), int(match.group(2))
     finally:
-        proc.send_signal(signal.SIGTERM)  # stops its ffmpeg children and finishes recordings
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_group(proc)  # SIGTERM first: it stops its ffmpeg children and finishes recordings
 
 
 def _config(tmp: Path, api_url: str, rtsp_port: int) -> tuple[Path, int, int]:
@@ -99,7 +95,7 @@ def _service(config: Path, log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "camsvc", "run", "--config", str(config)],
-            cwd=REPO, env=_clean_env(), stdout=out, stderr=out,
+            cwd=REPO, env=_clean_env(), stdout=out, stderr=out, **own_group(),
         )  # fmt: skip
 
 
@@ -159,9 +155,7 @@ async def test_sigkill_mid_recording_then_restart_resumes_and_loses_nothing(tmp_
                 first.send_signal(signal.SIGKILL)  # no cleanup of any kind
                 first.wait(timeout=10)
         finally:
-            if first.poll() is None:
-                first.kill()
-                first.wait()
+            stop_group(first)
         before = _segments(recordings)
         assert len(before) >= 2
 
@@ -178,12 +172,7 @@ async def test_sigkill_mid_recording_then_restart_resumes_and_loses_nothing(tmp_
                 assert stopped["session_id"] == started["session_id"] and stopped["status"] == "STOPPED"
                 assert set(before) <= set(stopped["files"])  # the pre-crash files belong to the session
         finally:
-            second.send_signal(signal.SIGTERM)
-            try:
-                second.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                second.kill()
-                second.wait()
+            stop_group(second)
 
     after = _segments(recordings)
     for name, size in before.items():
