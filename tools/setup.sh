@@ -16,8 +16,9 @@ venv="$here/.venv"
 
 # System packages the service and its tests use (Debian names).
 #  ffmpeg: capture, snapshots, and the emulator's publishers and recorder;
-#  python3-venv: the venv; systemd-container + debootstrap: the systemd deployment test.
-apt_packages=(ffmpeg python3 python3-venv systemd-container debootstrap curl)
+#  python3-venv: the venv; systemd-container + debootstrap: the systemd deployment test;
+#  shellcheck: the tests lint the shipped shell scripts with it.
+apt_packages=(ffmpeg python3 python3-venv systemd-container debootstrap curl shellcheck)
 
 sudo_cmd=()
 if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
@@ -76,7 +77,12 @@ install_python_env
 
 case "${1:-}" in
     run) run_demo ;;
-    test) shift; exec "$venv/bin/python" -m pytest -q "$@" ;;
+    test)
+        shift
+        # The gates first: lint and strict types fail fast, before the suite's minutes.
+        "$venv/bin/ruff" check .
+        "$venv/bin/mypy" --strict camsvc supervisor
+        exec "$venv/bin/python" -m pytest -q "$@" ;;
     "") echo "setup: done. Run the demo: tools/setup.sh run   Run the tests: tools/setup.sh test" ;;
     *) echo "usage: tools/setup.sh [run|test]" >&2; exit 2 ;;
 esac
