@@ -30,8 +30,8 @@ install_system_packages() {
     done
     if [ "${#missing[@]}" -gt 0 ]; then
         echo "setup: installing system packages: ${missing[*]}"
-        "${sudo_cmd[@]}" apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+        "${sudo_cmd[@]}" apt-get -o DPkg::Lock::Timeout=600 update -qq
+        DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}"
     fi
 }
 
