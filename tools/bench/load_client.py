@@ -26,8 +26,10 @@ from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport, ws_
 class _Loop(WSListener):  # type: ignore[misc]
     """One connection's closed request loop."""
 
-    def __init__(self, run: _Run) -> None:
+    def __init__(self, run: _Run, held: bool = False) -> None:
         self.run = run
+        #: an idle connection held open beside the load (it only answers the server's pings)
+        self.held = held
         self.transport: WSTransport | None = None
         self.sent: list[float] = []
         self.ready = asyncio.get_running_loop().create_future()
@@ -43,6 +45,7 @@ class _Loop(WSListener):  # type: ignore[misc]
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         if frame.msg_type is WSMsgType.CLOSE:
             self.run.closed += 1
+            self.run.held_closed += self.held
             transport.disconnect()
             return
         if frame.msg_type is not WSMsgType.TEXT:
@@ -56,6 +59,8 @@ class _Loop(WSListener):  # type: ignore[misc]
             else:
                 self.ready.set_result(None)
             return
+        if self.held:
+            return  # notifications to an idle connection: read, nothing to answer
         now = time.perf_counter()
         run = self.run
         if self.sent:
@@ -88,6 +93,7 @@ class _Run:
         self.count = 0
         self.errors = 0
         self.closed = 0
+        self.held_closed = 0
 
 
 def _percentile(sorted_values: list[float], q: float) -> float | None:
@@ -97,19 +103,26 @@ def _percentile(sorted_values: list[float], q: float) -> float | None:
     return sorted_values[index]
 
 
-async def _main(args: argparse.Namespace) -> dict[str, object]:
-    prelude = [p.encode() for p in args.prelude]
-    run = _Run(args.request.encode(), prelude, check=not args.no_check)
+async def _connect(run: _Run, url: str, count: int, *, held: bool) -> list[_Loop]:
+    """Open and prepare (prelude answered) ``count`` connections."""
     listeners: list[_Loop] = []
     # Connect in modest waves so the server's accept backlog is not the thing measured.
     wave = 100
-    for start in range(0, args.connections, wave):
+    for start in range(0, count, wave):
         batch = await asyncio.gather(
-            *(ws_connect(lambda: _Loop(run), args.url, max_frame_size=16 * 1024 * 1024)
-              for _ in range(start, min(args.connections, start + wave)))
+            *(ws_connect(lambda: _Loop(run, held), url, max_frame_size=16 * 1024 * 1024)
+              for _ in range(start, min(count, start + wave)))
         )
         listeners.extend(listener for _, listener in batch)
     await asyncio.gather(*(listener.ready for listener in listeners))
+    return listeners
+
+
+async def _main(args: argparse.Namespace) -> dict[str, object]:
+    prelude = [p.encode() for p in args.prelude]
+    run = _Run(args.request.encode(), prelude, check=not args.no_check)
+    held = await _connect(run, args.url, args.hold, held=True)
+    listeners = await _connect(run, args.url, args.connections, held=False)
     for listener in listeners:
         listener.start(args.inflight)
     await asyncio.sleep(args.warmup)
@@ -121,7 +134,7 @@ async def _main(args: argparse.Namespace) -> dict[str, object]:
     elapsed = time.perf_counter() - t0
     cpu1 = resource.getrusage(resource.RUSAGE_SELF)
     run.stopping = True
-    for listener in listeners:
+    for listener in [*listeners, *held]:
         if listener.transport is not None:
             listener.transport.send_close(WSCloseCode.OK)
             listener.transport.disconnect()
@@ -129,6 +142,8 @@ async def _main(args: argparse.Namespace) -> dict[str, object]:
     cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
     return {
         "connections": args.connections,
+        "held": args.hold,
+        "held_closed_by_server": run.held_closed,
         "inflight": args.inflight,
         "requests": run.count,
         "errors": run.errors,
@@ -137,6 +152,7 @@ async def _main(args: argparse.Namespace) -> dict[str, object]:
         "throughput": round(run.count / elapsed, 1),
         "p50_ms": round((_percentile(latencies, 0.50) or 0) * 1000, 3),
         "p99_ms": round((_percentile(latencies, 0.99) or 0) * 1000, 3),
+        "max_ms": round((latencies[-1] if latencies else 0) * 1000, 3),
         "client_cpu_percent": round(100 * cpu / elapsed, 1),
     }
 
@@ -162,6 +178,7 @@ def main() -> int:
     p.add_argument("--url", default="ws://127.0.0.1:8002/ws")
     p.add_argument("--connections", type=int, default=1)
     p.add_argument("--inflight", type=int, default=1)
+    p.add_argument("--hold", type=int, default=0, help="idle connections (with the prelude) held open beside the load")
     p.add_argument("--duration", type=float, default=5.0)
     p.add_argument("--warmup", type=float, default=1.0)
     p.add_argument("--request", default='{"jsonrpc":"2.0","id":1,"method":"ping"}')
@@ -169,6 +186,10 @@ def main() -> int:
     p.add_argument("--no-check", action="store_true", help="do not count answers containing an error")
     p.add_argument("--echo-server", type=int, metavar="PORT", help="run a picows echo server instead")
     args = p.parse_args()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = args.hold + args.connections + 100
+    if soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(want, hard), hard))
     if args.echo_server is not None:
         uvloop.run(_echo_server(args.echo_server))
         return 0
