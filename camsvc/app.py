@@ -4,7 +4,7 @@
           ├─ cameras       sub-supervisor: discovery + one actor per camera (dynamic)
           ├─ recordings    recording sessions: duration timers, crash recovery, camera-removed hook
           ├─ rpc           JSON-RPC WebSocket server
-          ├─ http          Quart/hypercorn: health, files, metrics, supervisor
+          ├─ http          Quart/hypercorn: web console, health, files, metrics, supervisor
           └─ housekeeping  retention (only with an admin-enabled policy)
 
 Nothing else constructs actors or wires them together; rooms receive what they
@@ -30,6 +30,7 @@ from .cameras.room import build_cameras
 from .config import Config, SyntheticCamera
 from .events import EventBus
 from .health import Health
+from .http.console_routes import console_blueprint
 from .http.files_routes import files_blueprint
 from .http.health_routes import health_blueprint
 from .http.metrics_routes import metrics_blueprint
@@ -128,7 +129,12 @@ def build(config: Config, *, demo: bool = False) -> Service:
     services = Services(config=config, bus=bus, registry=registry, health=health, store=store)
 
     rpc = build_rpc(services)  # sets services.auth and services.rpc_stats
-    blueprints = [health_blueprint(health), metrics_blueprint(services, rpc), files_blueprint(services)]
+    blueprints = [
+        health_blueprint(health),
+        metrics_blueprint(services, rpc),
+        files_blueprint(services),
+        console_blueprint(config, lambda: rpc.bound_port),  # the page's WebSocket URL names the port RPC bound
+    ]
     http = HttpServer(create_app(blueprints), config.http.host, config.http.port)
 
     mediamtx = build_mediamtx(services)  # sets services.mediamtx, registers the "mediamtx" health check
