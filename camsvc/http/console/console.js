@@ -252,8 +252,11 @@ async function loadFiles() {
   ]);
   renderFiles($("recordings"), "recording", recordings);
   renderFiles($("snapshots"), "snapshot", snapshots);
-  const shown = (r) => (r.total > r.files.length ? `${r.files.length} of ${r.total}` : `${r.total}`);
-  $("files-status").textContent = `${shown(recordings)} recordings, ${shown(snapshots)} snapshots`;
+  const shown = (r, noun) => {
+    const count = r.total > r.files.length ? `${r.files.length} of ${r.total}` : `${r.total}`;
+    return `${count} ${noun}${r.total === 1 ? "" : "s"}`;
+  };
+  $("files-status").textContent = `${shown(recordings, "recording")}, ${shown(snapshots, "snapshot")}`;
 }
 
 function renderFiles(tbody, fileType, listing) {

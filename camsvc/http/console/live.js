@@ -1,6 +1,7 @@
 // Live view of one camera from its HLS URL (camera.streams.hls, served by MediaMTX).
-// Browsers that play HLS natively (Safari) get the URL directly; others use the vendored hls.js,
-// loaded only when a live view is first opened.
+// The vendored hls.js (loaded when a live view is first opened) plays it through Media Source
+// Extensions, with the same low-latency behaviour and error reports everywhere; browsers without
+// MSE that play HLS natively (older iOS Safari) get the URL directly.
 
 let hlsModule = null;
 
@@ -29,20 +30,13 @@ export class LiveView {
     }
     this.status.textContent = "Starting stream…";
     this.video.addEventListener("playing", () => { this.status.textContent = "Playing live."; }, { once: true });
-    if (this.video.canPlayType("application/vnd.apple.mpegurl")) {
-      this.video.src = url;
-    } else {
-      let Hls;
-      try {
-        Hls = await loadHls();
-      } catch (err) {
-        this.status.textContent = `Live view unavailable: ${err.message}`;
-        return;
-      }
-      if (!Hls.isSupported()) {
-        this.status.textContent = "This browser cannot play HLS (no Media Source Extensions).";
-        return;
-      }
+    let Hls = null;
+    try {
+      Hls = await loadHls();
+    } catch (err) {
+      console.warn("hls.js failed to load", err);
+    }
+    if (Hls && Hls.isSupported()) {
       // no worker: it would be a blob: script, which the Content-Security-Policy does not allow
       this.hls = new Hls({ enableWorker: false, lowLatencyMode: true });
       this.hls.on(Hls.Events.ERROR, (_event, data) => {
@@ -50,6 +44,11 @@ export class LiveView {
       });
       this.hls.loadSource(url);
       this.hls.attachMedia(this.video);
+    } else if (this.video.canPlayType("application/vnd.apple.mpegurl")) {
+      this.video.src = url;
+    } else {
+      this.status.textContent = "This browser cannot play HLS.";
+      return;
     }
     this.video.play().catch(() => { /* autoplay may be refused; the controls remain */ });
     this.section.scrollIntoView({ block: "nearest" });
