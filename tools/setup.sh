@@ -17,8 +17,9 @@ venv="$here/.venv"
 # System packages the service and its tests use (Debian names).
 #  ffmpeg: capture, snapshots, and the emulator's publishers and recorder;
 #  python3-venv: the venv; systemd-container + debootstrap: the systemd deployment test;
-#  shellcheck: the tests lint the shipped shell scripts with it.
-apt_packages=(ffmpeg python3 python3-venv systemd-container debootstrap curl shellcheck)
+#  shellcheck: the tests lint the shipped shell scripts with it;
+#  chromium: the web console's browser tests (driven by playwright; no browser is ever downloaded).
+apt_packages=(ffmpeg python3 python3-venv systemd-container debootstrap curl shellcheck chromium)
 
 sudo_cmd=()
 if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
