@@ -126,6 +126,8 @@ Every error is `{"code", "message", "data": {"reason", ...}}`; switch on `code` 
 HTTP = """\
 ## HTTP (port 8003)
 
+- `GET /`: the web console (static files under `/console/`); `GET /console/config` → `{ws_url, media_origin}`:
+  the JSON-RPC WebSocket and the HLS origin for the host the browser used. See docs/console.md.
 - `GET /health/system`, `/health/cameras`, `/health/mediamtx`, `/health/ready`, `/health/live`, `GET /supervisor`:
   no authentication, no secrets (see docs/deployment.md).
 - `GET /metrics`: Prometheus text. `camsvc_rpc_requests_total{method,code}` (code 0 = success),

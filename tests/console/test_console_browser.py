@@ -54,6 +54,10 @@ def _camera_config(tmp_path: Path, emu: Emulator) -> Any:
     )
 
 
+def _records_with(caplog: pytest.LogCaptureFixture, secret: str) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if secret in r.getMessage() or secret in str(vars(r))]
+
+
 def _base_url(service: Service) -> str:
     return f"http://127.0.0.1:{service.http.bound_port}"
 
@@ -136,8 +140,7 @@ async def test_token_link_camera_snapshot_download_record(tmp_path: Path, caplog
             artifacts,
         )
     assert problems == []
-    logged = [r for r in caplog.records if token in r.getMessage() or token in str(vars(r))]
-    assert logged == [], "the token must never be logged"
+    assert _records_with(caplog, token) == [], "the token must never be logged"
     assert (artifacts / "console-files.png").stat().st_size > 0
 
 
@@ -165,7 +168,10 @@ def _login_and_reconnect(base: str, token: str, stop_rpc: Any, start_rpc: Any) -
         return problems.messages
 
 
-async def test_wrong_token_then_login_then_reconnect_after_a_drop(tmp_path: Path) -> None:
+async def test_wrong_token_then_login_then_reconnect_after_a_drop(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
     # a fixed RPC port: the restarted server must be where the page's WebSocket URL points
     async with running_service(tmp_path, server={"host": "127.0.0.1", "port": free_port()}) as service:
         rpc = service.extras["rpc"]
@@ -177,7 +183,7 @@ async def test_wrong_token_then_login_then_reconnect_after_a_drop(tmp_path: Path
             spec = ChildSpec("rpc", rpc.run, backoff=Backoff(initial=0.5, max=10))
             trio.from_thread.run(service.root.start_child, spec)
 
-        problems = await trio.to_thread.run_sync(
-            _login_and_reconnect, _base_url(service), token_for(service, Role.VIEWER), stop_rpc, start_rpc
-        )
+        token = token_for(service, Role.VIEWER)
+        problems = await trio.to_thread.run_sync(_login_and_reconnect, _base_url(service), token, stop_rpc, start_rpc)
     assert problems == []
+    assert _records_with(caplog, token) == [] and _records_with(caplog, "not-a-valid-token") == []

@@ -3,12 +3,15 @@ naming the WebSocket for the host the browser used, and a strict CSP on every co
 
 from __future__ import annotations
 
+import fnmatch
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
 
 from camsvc.http.console_routes import CONSOLE_DIR
+from tests.helpers import REPO
 from tests.media.rawhttp import request
 from tests.rpc_client import running_service
 
@@ -98,3 +101,13 @@ async def test_bad_host_and_missing_file_get_json_errors(tmp_path: Path) -> None
         assert "default-src 'none'" in missing.headers["content-security-policy"]
         traversal = await request(port, "/console/../camsvc/config.py")
         assert traversal.status == 404
+
+
+def test_package_data_ships_every_console_file() -> None:
+    # an installed (non-editable) camsvc has only what package-data names; a new file type must be added there
+    globs = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["camsvc"]
+    package = REPO / "camsvc"
+    for path in CONSOLE_DIR.rglob("*"):
+        if path.is_file():
+            relative = path.relative_to(package).as_posix()
+            assert any(fnmatch.fnmatch(relative, g) for g in globs), f"{relative} is not in package-data"
