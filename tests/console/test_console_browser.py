@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -187,3 +188,24 @@ async def test_wrong_token_then_login_then_reconnect_after_a_drop(
         problems = await trio.to_thread.run_sync(_login_and_reconnect, _base_url(service), token, stop_rpc, start_rpc)
     assert problems == []
     assert _records_with(caplog, token) == [] and _records_with(caplog, "not-a-valid-token") == []
+
+
+def _refreshes(base: str, issue: Callable[[], str]) -> tuple[str, str]:
+    with open_page() as (page, _problems):
+        token = issue()  # only now: starting the browser may take seconds of a short life
+        page.goto(f"{base}/#token={token}")
+        expect(page.locator("#connection")).to_have_attribute("data-state", "connected")
+        stored = lambda: page.evaluate("sessionStorage.getItem('camsvc.token')")  # noqa: E731
+        fresh: str = poll(lambda: stored() if stored() != token else None, what="refresh_token to replace the token")
+        expect(page.locator("#connection")).to_have_attribute("data-state", "connected")
+        return token, fresh
+
+
+async def test_a_short_lived_token_is_refreshed_before_it_expires(tmp_path: Path) -> None:
+    async with running_service(tmp_path) as service:
+        token, fresh = await trio.to_thread.run_sync(
+            _refreshes, _base_url(service), lambda: token_for(service, Role.OPERATOR, ttl=6)  # renewed at half-life
+        )
+        assert fresh != token
+        identity = await service.services.auth.authenticate_credential(fresh, "127.0.0.1")
+        assert identity.role is Role.OPERATOR and identity.user_id == "tester"

@@ -81,10 +81,12 @@ async function connect(credential) {
     return;
   }
   $("login").hidden = true;
+  if (state.rpc) state.rpc.stop(); // one connection per tab, even if the form is sent twice
   state.rpc = new RpcConnection(config.ws_url, credential, {
     onState: showState,
     onNotification: handleNotification,
     onAuthenticated: (result) => loadAll(result).catch(reportError),
+    onCredential: (token) => sessionStorage.setItem(TOKEN_KEY, token),
   });
   state.rpc.start();
 }

@@ -6,6 +6,8 @@
 const BACKOFF_INITIAL_MS = 500;
 const BACKOFF_MAX_MS = 10000;
 const CALL_TIMEOUT_MS = 30000;
+// a JWT session is renewed (refresh_token) at half its remaining life: early enough to retry
+const REFRESH_AT = 0.5;
 
 export class RpcError extends Error {
   constructor(error) {
@@ -17,12 +19,14 @@ export class RpcError extends Error {
 }
 
 export class RpcConnection {
-  constructor(url, credential, { onState, onNotification, onAuthenticated }) {
+  constructor(url, credential, { onState, onNotification, onAuthenticated, onCredential }) {
     this.url = url;
     this.credential = credential;
     this.onState = onState;
     this.onNotification = onNotification;
     this.onAuthenticated = onAuthenticated;
+    this.onCredential = onCredential;
+    this.refreshTimer = null;
     this.nextId = 1;
     this.pending = new Map();
     this.ws = null;
@@ -39,6 +43,7 @@ export class RpcConnection {
   stop() {
     this.stopped = true;
     clearTimeout(this.timer);
+    clearTimeout(this.refreshTimer);
     if (this.ws) this.ws.close(1000, "logout");
     this.onState("closed", {});
   }
@@ -58,20 +63,41 @@ export class RpcConnection {
     try {
       result = await this.call("authenticate", { auth_token: this.credential });
     } catch (err) {
-      if (err instanceof RpcError && err.code === -32001) {
-        this.stopped = true; // a refused credential does not get better by retrying
-        ws.close(1000, "authentication failed");
-        this.onState("auth_failed", { reason: err.reason, message: err.message });
-      } else if (err instanceof RpcError && err.code === -32040) {
-        this.onState("auth_failed", { reason: err.reason, message: "too many failed logins; try again shortly" });
+      if (err.code === -32001 || err.code === -32040) {
+        // a refused (or throttled) credential does not get better by retrying: back to the login form
         this.stopped = true;
-        ws.close(1000, "rate limited");
+        ws.close(1000, "authentication failed");
+        const message = err.code === -32040 ? "too many failed logins; try again shortly" : err.message;
+        this.onState("auth_failed", { reason: err.reason, message });
+      } else if (ws.readyState === WebSocket.OPEN) {
+        ws.close(4000, "authenticate did not answer"); // the close listener retries with backoff
       }
-      return; // a dropped socket is handled by the close listener
+      return;
     }
     this.attempt = 0;
     this.onState("connected", { role: result.role, user: result.user_id, expiresAt: result.expires_at });
+    this.scheduleRefresh(result.expires_at);
     this.onAuthenticated(result);
+  }
+
+  // A JWT is swapped for a fresh one before it expires, so a console left open stays logged in.
+  // API keys (csk_…) are not JWTs; theirs is a fixed expiry set by an admin.
+  scheduleRefresh(expiresAt) {
+    clearTimeout(this.refreshTimer);
+    if (!expiresAt || this.credential.startsWith("csk_")) return;
+    const left = Date.parse(expiresAt) - Date.now();
+    if (!(left > 1000)) return;
+    this.refreshTimer = setTimeout(async () => {
+      try {
+        const fresh = await this.call("refresh_token", {});
+        this.credential = fresh.auth_token;
+        this.onCredential(fresh.auth_token);
+        this.scheduleRefresh(fresh.expires_at);
+      } catch (err) {
+        console.warn("token refresh failed; retrying", err);
+        if (this.ws) this.scheduleRefresh(expiresAt); // half the (now shorter) remaining life
+      }
+    }, Math.min(left * REFRESH_AT, 2 ** 31 - 1));
   }
 
   receive(text) {
@@ -96,6 +122,7 @@ export class RpcConnection {
   closed(ws, event) {
     if (ws !== this.ws) return;
     this.ws = null;
+    clearTimeout(this.refreshTimer);
     for (const waiter of this.pending.values()) {
       clearTimeout(waiter.timer);
       waiter.reject(new RpcError({ message: "connection lost", data: { reason: "disconnected" } }));
