@@ -3,8 +3,9 @@
 1. ``/#token=…`` → logged in, fragment gone → camera0 appears → snapshot → listed → its download
    returns the file → record 3 s → the recording appears; the live view attaches hls.js; the health
    tab shows the supervisor's children; screenshots are saved; no CSP violation, no token in any log.
-2. A wrong token shows a login error; the right one logs in; the RPC server going away shows
-   "disconnected", and the console reconnects by itself when it is back.
+2. A wrong token shows a login error; the right one logs in (keyboard only); the tabs follow the arrow
+   keys; the RPC server going away shows "disconnected", and the console reconnects when it is back.
+3. A short-lived JWT is swapped for a fresh one (refresh_token) before it expires.
 """
 
 from __future__ import annotations
@@ -90,7 +91,8 @@ def _media_flow(base: str, token: str, snapshots: Path, recordings: Path, artifa
         card.get_by_label("Record for (s)").fill("3")
         card.get_by_role("button", name="Start recording").click()
         expect(card.locator(".rec")).to_be_visible()
-        expect(card.get_by_role("button", name="Stop recording")).to_be_visible()
+        expect(card.get_by_role("button", name="Stop recording")).to_be_enabled()
+        expect(card.locator(".note")).to_contain_text("Recording to camera0_")
         screenshot(page, artifacts, "console-recording.png")
         # the service stops it after 3 s of media; the card follows recording_status_update
         expect(card.get_by_role("button", name="Start recording")).to_be_visible(timeout=20_000)
@@ -116,6 +118,7 @@ def _media_flow(base: str, token: str, snapshots: Path, recordings: Path, artifa
         expect(page.locator("#components tr").first).to_be_visible()
         expect(page.locator("#supervisor")).to_contain_text("rpc")
         expect(page.locator("#health-status")).to_contain_text("Overall:")
+        screenshot(page, artifacts, "console-health.png")
 
         page.set_viewport_size(PHONE)
         page.get_by_role("tab", name="Cameras").click()
@@ -145,10 +148,11 @@ async def test_token_link_camera_snapshot_download_record(tmp_path: Path, caplog
     assert (artifacts / "console-files.png").stat().st_size > 0
 
 
-def _login_and_reconnect(base: str, token: str, stop_rpc: Any, start_rpc: Any) -> list[str]:
+def _login_and_reconnect(base: str, token: str, stop_rpc: Any, start_rpc: Any, artifacts: Path) -> list[str]:
     with open_page() as (page, problems):
         page.goto(f"{base}/#token=not-a-valid-token")
         expect(page.get_by_role("alert")).to_contain_text("invalid_token")
+        expect(page.get_by_label("Token or API key")).to_be_focused()
         expect(page.locator("#login")).to_be_visible()
         expect(page.locator("#app")).to_be_hidden()
         assert page.evaluate("sessionStorage.getItem('camsvc.token')") is None
@@ -159,10 +163,20 @@ def _login_and_reconnect(base: str, token: str, stop_rpc: Any, start_rpc: Any) -
         expect(page.get_by_role("alert")).to_be_hidden()
         expect(page.locator("#camera-summary")).to_have_text("No cameras found.")
 
+        page.get_by_role("tab", name="Cameras").focus()
+        page.keyboard.press("ArrowRight")
+        expect(page.get_by_role("tab", name="Files")).to_be_focused()
+        expect(page.get_by_role("tab", name="Files")).to_have_attribute("aria-selected", "true")
+        expect(page.get_by_role("tabpanel", name="Files")).to_be_visible()
+        expect(page.get_by_role("tabpanel", name="Cameras")).to_be_hidden()
+        expect(page.locator("#snapshots")).to_contain_text("No snapshots yet.")
+        assert page.get_by_role("button", name="Delete").count() == 0  # a viewer
+
         stop_rpc()
         expect(page.locator("#connection")).to_have_attribute("data-state", "disconnected")
         expect(page.locator("#connection")).to_contain_text("reconnecting")
         expect(page.locator("#files-refresh")).to_be_disabled()
+        screenshot(page, artifacts, "console-disconnected.png")
         start_rpc()
         expect(page.locator("#connection")).to_have_attribute("data-state", "connected", timeout=20_000)
         expect(page.locator("#files-refresh")).to_be_enabled()
@@ -185,7 +199,9 @@ async def test_wrong_token_then_login_then_reconnect_after_a_drop(
             trio.from_thread.run(service.root.start_child, spec)
 
         token = token_for(service, Role.VIEWER)
-        problems = await trio.to_thread.run_sync(_login_and_reconnect, _base_url(service), token, stop_rpc, start_rpc)
+        problems = await trio.to_thread.run_sync(
+            _login_and_reconnect, _base_url(service), token, stop_rpc, start_rpc, artifact_dir(tmp_path)
+        )
     assert problems == []
     assert _records_with(caplog, token) == [] and _records_with(caplog, "not-a-valid-token") == []
 
