@@ -14,7 +14,7 @@ from pathlib import Path
 
 import attrs
 import pytest
-from playwright.sync_api import ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import ConsoleMessage, Page, expect, sync_playwright
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -32,6 +32,9 @@ LAUNCH_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+# Generous waits for a loaded CI machine; a passing run never waits this long.
+expect.set_options(timeout=10_000)
 
 DESKTOP = {"width": 1280, "height": 860}
 PHONE = {"width": 390, "height": 844}

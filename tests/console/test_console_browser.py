@@ -1,7 +1,7 @@
 """The web console in a real browser (headless Debian Chromium) against the real service in process.
 
 1. ``/#token=…`` → logged in, fragment gone → camera0 appears → snapshot → listed → its download
-   returns the file → record 3 s → the recording appears; the live view attaches hls.js; the health
+   returns the file → record 3 s → the recording appears → the snapshot is deleted (admin); the live view attaches hls.js; the health
    tab shows the supervisor's children; screenshots are saved; no CSP violation, no token in any log.
 2. A wrong token shows a login error; the right one logs in (keyboard only); the tabs follow the arrow
    keys; the RPC server going away shows "disconnected", and the console reconnects when it is back.
@@ -105,6 +105,12 @@ def _media_flow(base: str, token: str, snapshots: Path, recordings: Path, artifa
         assert names and all((recordings / n).is_file() for n in names), names
         screenshot(page, artifacts, "console-files.png")
 
+        page.once("dialog", lambda dialog: dialog.accept())  # "Delete …? This cannot be undone."
+        row.get_by_role("button", name=f"Delete {snap}").click()
+        expect(row).to_have_count(0)
+        expect(page.locator("#files-status")).to_have_text(f"Deleted {snap}")
+        assert not (snapshots / snap).exists()
+
         page.get_by_role("tab", name="Cameras").click()
         card.get_by_role("button", name="Live view").click()
         # hls.js (vendored, loaded as a module under the CSP) attached a MediaSource (a blob: URL) to the video
@@ -145,6 +151,7 @@ async def test_token_link_camera_snapshot_download_record(tmp_path: Path, caplog
         )
     assert problems == []
     assert _records_with(caplog, token) == [], "the token must never be logged"
+    assert _records_with(caplog, "token=") == [], "nor a signed download URL"
     assert (artifacts / "console-files.png").stat().st_size > 0
 
 
