@@ -160,6 +160,7 @@ def _login_and_reconnect(base: str, token: str, stop_rpc: Any, start_rpc: Any, a
         page.goto(f"{base}/#token=not-a-valid-token")
         expect(page.get_by_role("alert")).to_contain_text("invalid_token")
         expect(page.get_by_label("Token or API key")).to_be_focused()
+        screenshot(page, artifacts, "console-login-error.png")
         expect(page.locator("#login")).to_be_visible()
         expect(page.locator("#app")).to_be_hidden()
         assert page.evaluate("sessionStorage.getItem('camsvc.token')") is None

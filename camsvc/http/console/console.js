@@ -49,13 +49,20 @@ const STATE_TEXT = {
   closed: () => "Logged out",
 };
 
+const LOGIN_REFUSED = {
+  invalid_token: "The token is not valid for this service.",
+  token_expired: "The token has expired; create a new one.",
+  unknown_key: "No such API key.",
+  revoked_key: "This API key has been revoked.",
+};
+
 function showState(name, detail) {
   const conn = $("connection");
   conn.dataset.state = name;
   conn.textContent = STATE_TEXT[name](detail);
   if (name === "auth_failed") {
     sessionStorage.removeItem(TOKEN_KEY);
-    showLogin(`Login failed: ${detail.message} (${detail.reason})`);
+    showLogin(`Login failed: ${LOGIN_REFUSED[detail.reason] || detail.message} (${detail.reason})`);
   }
   if (name === "connected" || name === "disconnected") setControlsEnabled();
 }
