@@ -3,8 +3,8 @@
 1. ``/#token=…`` → logged in, fragment gone → camera0 appears → snapshot → listed → its download
    returns the file → record 3 s → the recording appears → the snapshot is deleted (admin); the live view attaches hls.js; the health
    tab shows the supervisor's children; screenshots are saved; no CSP violation, no token in any log.
-2. A wrong token shows a login error; the right one logs in (keyboard only); the tabs follow the arrow
-   keys; the RPC server going away shows "disconnected", and the console reconnects when it is back.
+2. A wrong token shows a login error; the right one logs in (keyboard only); a camera added by another
+   client appears without a reload; the tabs follow the arrow keys; the RPC server going away shows "disconnected", and the console reconnects when it is back.
 3. A short-lived JWT is swapped for a fresh one (refresh_token) before it expires.
 """
 
@@ -27,7 +27,7 @@ from supervisor import Backoff, ChildSpec
 from tests.console.browser import PHONE, artifact_dir, needs_chromium, open_page, screenshot
 from tests.helpers import free_port, poll
 from tests.media.test_media_e2e import emulator
-from tests.rpc_client import running_service, service_config, token_for
+from tests.rpc_client import rpc_client, running_service, service_config, token_for, ws_url
 from tools.mediamtx_emulator import Emulator
 
 pytestmark = [pytest.mark.browser, needs_chromium]
@@ -155,7 +155,9 @@ async def test_token_link_camera_snapshot_download_record(tmp_path: Path, caplog
     assert (artifacts / "console-files.png").stat().st_size > 0
 
 
-def _login_and_reconnect(base: str, token: str, stop_rpc: Any, start_rpc: Any, artifacts: Path) -> list[str]:
+def _login_and_reconnect(
+    base: str, token: str, add_camera: Any, stop_rpc: Any, start_rpc: Any, artifacts: Path
+) -> list[str]:
     with open_page() as (page, problems):
         page.goto(f"{base}/#token=not-a-valid-token")
         expect(page.get_by_role("alert")).to_contain_text("invalid_token")
@@ -170,6 +172,9 @@ def _login_and_reconnect(base: str, token: str, stop_rpc: Any, start_rpc: Any, a
         expect(page.locator("#connection")).to_have_attribute("data-state", "connected")
         expect(page.get_by_role("alert")).to_be_hidden()
         expect(page.locator("#camera-summary")).to_have_text("No cameras found.")
+        add_camera("door")  # by another client: the list follows camera_status_update, no reload
+        expect(page.locator('li.card[data-device="door"]')).to_be_visible()
+        expect(page.locator("#camera-summary")).to_contain_text("1 camera")
 
         page.get_by_role("tab", name="Cameras").focus()
         page.keyboard.press("ArrowRight")
@@ -206,9 +211,16 @@ async def test_wrong_token_then_login_then_reconnect_after_a_drop(
             spec = ChildSpec("rpc", rpc.run, backoff=Backoff(initial=0.5, max=10))
             trio.from_thread.run(service.root.start_child, spec)
 
+        async def add(name: str) -> None:
+            async with rpc_client(ws_url(service), token=token_for(service, Role.OPERATOR)) as operator:
+                await operator.call("add_external_stream", {"stream_name": name, "stream_url": f"rtsp://127.0.0.1:9/{name}"})
+
+        def add_camera(name: str) -> None:
+            trio.from_thread.run(add, name)
+
         token = token_for(service, Role.VIEWER)
         problems = await trio.to_thread.run_sync(
-            _login_and_reconnect, _base_url(service), token, stop_rpc, start_rpc, artifact_dir(tmp_path)
+            _login_and_reconnect, _base_url(service), token, add_camera, stop_rpc, start_rpc, artifact_dir(tmp_path)
         )
     assert problems == []
     assert _records_with(caplog, token) == [] and _records_with(caplog, "not-a-valid-token") == []
