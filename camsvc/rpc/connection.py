@@ -34,11 +34,11 @@ from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, RejectConnection, RejectData, Request
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
+from ..security.identity import Identity
 from . import frames
 from .dispatch import Prepared
 from .frames import FrameReader, close_frame, ping_frame, pong_frame, text_frame
 from .ratelimit import TokenBucket
-from .table import Identity
 
 if TYPE_CHECKING:
     from .server import RpcServer

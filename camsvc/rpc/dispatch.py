@@ -21,11 +21,12 @@ from typing import Any, Protocol
 import attrs
 
 from .. import errors
+from ..security.identity import Identity
 from ..services import Services
 from . import protocol as p
 from .params import ParamChecker
 from .stats import UNKNOWN_METHOD, RpcStats
-from .table import CallContext, Identity, Method, MethodTable
+from .table import CallContext, Method, MethodTable
 
 log = logging.getLogger("camsvc.rpc")
 

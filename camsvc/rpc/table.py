@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from ..security.identity import Identity
 from ..security.roles import Role
 
 if TYPE_CHECKING:
@@ -83,21 +84,6 @@ DEVICE = Param(
     description="Camera id (`camera0`, or a configured id); `/dev/videoN` is accepted as `cameraN`.",
     pattern=r"[a-z0-9_]{1,32}|/dev/video[0-9]{1,3}",
 )
-
-
-@attrs.frozen
-class Identity:
-    """Who is calling on an authenticated connection."""
-
-    user_id: str
-    role: Role
-    #: "jwt" or "api_key"
-    method: str
-    session_id: str
-    #: wall-clock expiry, None = never
-    expires_at: float | None = None
-    #: API key id, to re-check revocation on every call
-    key_id: str | None = None
 
 
 @attrs.define(eq=False)

@@ -14,10 +14,10 @@ from collections.abc import Callable
 
 from ..config import Config
 from ..errors import AuthFailed, RateLimited
-from ..rpc.table import Identity
 from ..storage.state import StateStore
 from . import download_tokens
 from .api_keys import PREFIX, ApiKeyStore
+from .identity import Identity
 from .jwt_tokens import JwtCodec
 from .roles import Role
 from .secret import load_secret

@@ -24,7 +24,7 @@ from camsvc.config import Config, HttpConfig, RecordingConfig, SnapshotsConfig, 
 from camsvc.errors import AuthFailed, DependencyFailed, InvalidState, NotFound
 from camsvc.events import Event, EventBus
 from camsvc.health import Health
-from camsvc.rpc.table import Identity
+from camsvc.security.identity import Identity
 from camsvc.security.roles import Role
 from camsvc.services import Services
 from camsvc.storage.state import StateStore
