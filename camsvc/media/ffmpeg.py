@@ -26,6 +26,7 @@ import attrs
 import trio
 
 from ..errors import DependencyFailed
+from ..storage.media_info import MediaInfo
 
 log = logging.getLogger("camsvc.media.ffmpeg")
 
@@ -51,21 +52,6 @@ class ProcessResult:
     @property
     def ok(self) -> bool:
         return self.returncode == 0
-
-
-@attrs.frozen
-class MediaInfo:
-    """The facts of a media file we report: container, duration, first video stream's size."""
-
-    format_name: str | None = None
-    #: seconds, None when the container does not say (or the file is not media)
-    duration: float | None = None
-    width: int | None = None
-    height: int | None = None
-
-    @property
-    def resolution(self) -> str | None:
-        return f"{self.width}x{self.height}" if self.width and self.height else None
 
 
 class _TailBuffer:

@@ -26,8 +26,8 @@ import trio
 
 from ..errors import InvalidState, NotFound
 from ..health import iso
-from ..media.ffmpeg import MediaInfo
 from . import names
+from .media_info import MediaInfo
 from .probe_cache import FileKey, ProbeCache
 
 log = logging.getLogger("camsvc.storage.files")

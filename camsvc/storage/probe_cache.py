@@ -16,7 +16,7 @@ import attrs
 import trio
 
 from ..errors import DependencyFailed
-from ..media.ffmpeg import FfmpegRunner, MediaInfo
+from .media_info import MediaInfo, MediaProber
 
 log = logging.getLogger("camsvc.storage.probe_cache")
 
@@ -30,7 +30,7 @@ class FileKey:
 
 class ProbeCache:
     def __init__(
-        self, runner: FfmpegRunner, *, max_entries: int = 50_000, concurrency: int = 2, timeout: float = 10.0
+        self, runner: MediaProber, *, max_entries: int = 50_000, concurrency: int = 2, timeout: float = 10.0
     ) -> None:
         self._runner = runner
         self._max = max_entries

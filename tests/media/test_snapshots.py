@@ -10,9 +10,10 @@ import pytest
 
 from camsvc.cameras.model import CameraStatus
 from camsvc.errors import DependencyFailed, InsufficientStorage, InvalidParams, InvalidState, NotFound
-from camsvc.media.ffmpeg import FfmpegRunner, MediaInfo, ProcessResult
+from camsvc.media.ffmpeg import FfmpegRunner, ProcessResult
 from camsvc.media.service import MediaService
 from camsvc.media.snapshots import TIER_DIRECT, TIER_ON_DEMAND, TIER_RTSP, snapshot_name
+from camsvc.storage.media_info import MediaInfo
 from tests.media.fakes import HAVE_FFMPEG, Rig, make_rig, media_config, network_camera, synthetic_camera
 
 needs_ffmpeg = pytest.mark.skipif(not HAVE_FFMPEG, reason="ffmpeg/ffprobe not installed")

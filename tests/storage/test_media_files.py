@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from camsvc.errors import InvalidParams, InvalidState, NotFound
-from camsvc.media.ffmpeg import FfmpegRunner, MediaInfo
+from camsvc.media.ffmpeg import FfmpegRunner
 from camsvc.storage import files as files_module
 from camsvc.storage.files import FileKind, FileStore, file_object, in_progress_segments
+from camsvc.storage.media_info import MediaInfo
 from camsvc.storage.probe_cache import FileKey, ProbeCache
 from tests.media.fakes import HAVE_FFMPEG, make_sample, segment_name
 
