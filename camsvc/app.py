@@ -27,7 +27,7 @@ from supervisor import Backoff, ChildSpec, EventKind, Supervisor, SupervisorEven
 from . import __version__
 from .cameras.registry import CameraRegistry
 from .cameras.room import build_cameras
-from .config import Config, SyntheticCamera
+from .config import Config, SyntheticCamera, with_absolute_paths
 from .events import EventBus
 from .health import Health
 from .http.console_routes import console_blueprint
@@ -95,20 +95,6 @@ def _log_supervisor_event(event: SupervisorEvent) -> None:
         log.debug("child started", extra={"supervisor": event.supervisor, "child": event.child})
 
 
-def _absolute_paths(config: Config) -> Config:
-    """Resolve relative data directories once, so every room and MediaMTX agree on them."""
-
-    def absolute(p: str) -> str:
-        return str(Path(p).expanduser().resolve())
-
-    return attrs.evolve(
-        config,
-        recording=attrs.evolve(config.recording, dir=absolute(config.recording.dir)),
-        snapshots=attrs.evolve(config.snapshots, dir=absolute(config.snapshots.dir)),
-        storage=attrs.evolve(config.storage, state_dir=absolute(config.storage.state_dir)),
-    )
-
-
 def _require(root: Supervisor | None) -> Supervisor:
     assert root is not None, "health read before the tree was built"
     return root
@@ -118,7 +104,7 @@ def build(config: Config, *, demo: bool = False) -> Service:
     """Build (but do not start) the whole service from its configuration."""
     if demo:
         config = apply_demo(config)
-    config = _absolute_paths(config)
+    config = with_absolute_paths(config)
     bus = EventBus()
     registry = CameraRegistry()
     store = StateStore(Path(config.storage.state_dir) / "camsvc.db")

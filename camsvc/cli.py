@@ -40,6 +40,15 @@ def _print_config_error(exc: config_mod.ConfigError) -> None:
         print(f"  - {problem}", file=sys.stderr)
 
 
+def _load_config(arg: str | None) -> config_mod.Config | None:
+    """The configuration `--config arg` names, or None after printing every mistake in it."""
+    try:
+        return config_mod.load(_config_path(arg))
+    except config_mod.ConfigError as exc:
+        _print_config_error(exc)
+        return None
+
+
 async def _serve(service: object) -> None:
     from .app import Service
 
@@ -153,7 +162,9 @@ def parser() -> argparse.ArgumentParser:
 
     from .security.cli_commands import add_security_commands
 
-    add_security_commands(sub, f"config file (default: $CAMSVC_CONFIG or {DEFAULT_CONFIG} if present)")
+    add_security_commands(
+        sub, f"config file (default: $CAMSVC_CONFIG or {DEFAULT_CONFIG} if present)", _load_config
+    )
     return p
 
 

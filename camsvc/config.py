@@ -462,6 +462,20 @@ def load(path: str | os.PathLike[str] | None, *, environ: Mapping[str, str] | No
     return parse(raw, environ=environ, source=source)
 
 
+def with_absolute_paths(config: Config) -> Config:
+    """Resolve relative data directories once, so every room and MediaMTX agree on them."""
+
+    def absolute(p: str) -> str:
+        return str(Path(p).expanduser().resolve())
+
+    return attrs.evolve(
+        config,
+        recording=attrs.evolve(config.recording, dir=absolute(config.recording.dir)),
+        snapshots=attrs.evolve(config.snapshots, dir=absolute(config.snapshots.dir)),
+        storage=attrs.evolve(config.storage, state_dir=absolute(config.storage.state_dir)),
+    )
+
+
 def unstructure(config: Config) -> dict[str, Any]:
     """The config as plain data (for /supervisor-style dumps and templates)."""
     data: dict[str, Any] = _converter.unstructure(config)

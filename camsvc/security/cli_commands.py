@@ -35,26 +35,15 @@ def _role(text: str) -> Role:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _load(args: argparse.Namespace) -> config_mod.Config | None:
-    from ..cli import _config_path, _print_config_error
-
-    try:
-        return config_mod.load(_config_path(args.config))
-    except config_mod.ConfigError as exc:
-        _print_config_error(exc)
-        return None
-
-
 def _with_store(args: argparse.Namespace, fn: Callable[[Any, Any], int]) -> int:
     from pathlib import Path
 
-    from ..app import _absolute_paths
     from .auth import Authenticator
 
-    cfg = _load(args)
+    cfg = args.load_config(args.config)
     if cfg is None:
         return 2
-    cfg = _absolute_paths(cfg)
+    cfg = config_mod.with_absolute_paths(cfg)
     store = StateStore(Path(cfg.storage.state_dir) / "camsvc.db")
     try:
         store.open()
@@ -103,14 +92,17 @@ def cmd_keys(args: argparse.Namespace) -> int:
     return _with_store(args, run)
 
 
-def add_security_commands(sub: Any, config_help: str) -> None:
+def add_security_commands(
+    sub: Any, config_help: str, load_config: Callable[[str | None], config_mod.Config | None]
+) -> None:
+    """Add ``token`` and ``keys``; ``load_config(--config)`` is the CLI's loader (None: it reported why)."""
     token = sub.add_parser("token", help="issue JWTs").add_subparsers(dest="token_command", required=True)
     create = token.add_parser("create", help="print a JWT signed with the service's secret")
     create.add_argument("--role", type=_role, required=True, help="viewer, operator or admin")
     create.add_argument("--user", default="cli", help="user_id claim (default: cli)")
     create.add_argument("--ttl", type=parse_ttl, default=None, help="lifetime, e.g. 24h (default: security.jwt_expiry)")
     create.add_argument("--config", help=config_help)
-    create.set_defaults(func=cmd_token_create)
+    create.set_defaults(func=cmd_token_create, load_config=load_config)
 
     keys = sub.add_parser("keys", help="manage API keys").add_subparsers(dest="keys_command", required=True)
     kc = keys.add_parser("create", help="create a key and print it (once)")
@@ -124,4 +116,4 @@ def add_security_commands(sub: Any, config_help: str) -> None:
     kt.add_argument("key_id")
     for p in (kc, kl, kr, kt):
         p.add_argument("--config", help=config_help)
-        p.set_defaults(func=cmd_keys)
+        p.set_defaults(func=cmd_keys, load_config=load_config)
