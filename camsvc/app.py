@@ -1,6 +1,7 @@
 """Composition root: the one place that builds the supervision tree from config.
 
-    root ─┬─ mediamtx      MediaMTX reconciler (+ a supervised mediamtx process when configured)
+    root ─┬─ monitors      loop lag, system sampler, health watcher, API-key refresher
+          ├─ mediamtx      MediaMTX reconciler (+ a supervised mediamtx process when configured)
           ├─ cameras       sub-supervisor: discovery + one actor per camera (dynamic)
           ├─ recordings    recording sessions: duration timers, crash recovery, camera-removed hook
           ├─ rpc           JSON-RPC WebSocket server
@@ -37,7 +38,9 @@ from .http.metrics_routes import metrics_blueprint
 from .http.server import HttpServer, create_app
 from .media.service import MediaService
 from .mediamtx.wiring import build_mediamtx
+from .monitors.wiring import build_monitors, monitors_child
 from .rpc.wiring import build_rpc
+from .security.auth import Authenticator
 from .services import Services
 from .storage.state import StateStore
 
@@ -114,10 +117,12 @@ def build(config: Config, *, demo: bool = False) -> Service:
     health = Health(lambda: _require(root).snapshot(), version=__version__)
     services = Services(config=config, bus=bus, registry=registry, health=health, store=store)
 
-    rpc = build_rpc(services)  # sets services.auth and services.rpc_stats
+    services.auth = auth = Authenticator(config, store)
+    monitors = build_monitors(services, keys=auth.keys)
+    rpc = build_rpc(services, monitors)  # sets services.rpc_stats
     blueprints = [
         health_blueprint(health),
-        metrics_blueprint(services, rpc),
+        metrics_blueprint(services, rpc, monitors),
         files_blueprint(services),
         console_blueprint(config, lambda: rpc.bound_port),  # the page's WebSocket URL names the port RPC bound
     ]
@@ -130,6 +135,7 @@ def build(config: Config, *, demo: bool = False) -> Service:
     health.add_check("storage", media.gate.health)
 
     children = [
+        monitors_child(monitors),  # first: lag, samples and health events outlive any other child's restarts
         *mediamtx.child_specs(),  # mediamtx-server (when configured), then the reconciler
         cameras.child_spec(),
         ChildSpec("recordings", media.recordings.run, backoff=Backoff(initial=0.2, max=10)),
@@ -140,5 +146,11 @@ def build(config: Config, *, demo: bool = False) -> Service:
     root = Supervisor(
         "root", children, max_restarts=ROOT_MAX_RESTARTS, period=ROOT_PERIOD, listeners=[_log_supervisor_event]
     )
-    root.add_listener(rpc.health_watch.poke)  # system_health_update follows supervisor events at once
-    return Service(config=config, services=services, root=root, http=http, extras={"cameras": cameras, "mediamtx": mediamtx, "rpc": rpc})
+    root.add_listener(monitors.health_watch.poke)  # system_health_update follows supervisor events at once
+    return Service(
+        config=config,
+        services=services,
+        root=root,
+        http=http,
+        extras={"cameras": cameras, "mediamtx": mediamtx, "monitors": monitors, "rpc": rpc},
+    )

@@ -19,13 +19,15 @@ from ..rpc.stats import LATENCY_BUCKETS
 from ..services import Services
 
 if TYPE_CHECKING:
+    from ..monitors.actor import Monitors
     from ..rpc.server import RpcServer
 
 
 class ServiceCollector:
-    def __init__(self, services: Services, rpc: RpcServer) -> None:
+    def __init__(self, services: Services, rpc: RpcServer, monitors: Monitors) -> None:
         self.services = services
         self.rpc = rpc
+        self.monitors = monitors
 
     def describe(self) -> list[Metric]:
         return []
@@ -57,7 +59,7 @@ class ServiceCollector:
         yield closed
         yield CounterMetricFamily("camsvc_events_published", "Events published on the bus.", value=self.services.bus.published)
         yield CounterMetricFamily("camsvc_rpc_notifications_queued", "Event notifications queued to clients.", value=self.rpc.hub.delivered)
-        yield GaugeMetricFamily("camsvc_event_loop_lag_seconds", "Largest event-loop lag over the last ~10 s.", value=self.rpc.lag.recent_max_ms / 1000)
+        yield GaugeMetricFamily("camsvc_event_loop_lag_seconds", "Largest event-loop lag over the last ~10 s.", value=self.monitors.lag.recent_max_ms / 1000)
 
     def _cameras(self) -> Iterator[Metric]:
         cameras = list(self.services.registry.snapshot().values())
@@ -84,7 +86,7 @@ class ServiceCollector:
         gateway: Any = self.services.mediamtx
         if gateway is not None:
             yield GaugeMetricFamily("camsvc_mediamtx_reachable", "1 while the MediaMTX control API answers.", value=1 if gateway.status().reachable else 0)
-        sample = self.rpc.sampler.latest
+        sample = self.monitors.sampler.latest
         if sample.taken_at:
             storage = GaugeMetricFamily("camsvc_storage_bytes", "Recording filesystem space.", labels=["kind"])
             storage.add_metric(["total"], sample.disk_total)
@@ -95,9 +97,9 @@ class ServiceCollector:
             yield GaugeMetricFamily("camsvc_process_resident_memory_bytes", "Resident memory of the service.", value=sample.process_rss_bytes)
 
 
-def metrics_blueprint(services: Services, rpc: RpcServer) -> Blueprint:
+def metrics_blueprint(services: Services, rpc: RpcServer, monitors: Monitors) -> Blueprint:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(ServiceCollector(services, rpc))
+    registry.register(ServiceCollector(services, rpc, monitors))
     bp = Blueprint("metrics", __name__)
 
     @bp.get("/metrics")

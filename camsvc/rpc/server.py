@@ -3,10 +3,8 @@
 It listens on ``server.host:server.port`` (``bound_port`` holds the real port, for
 port 0 in tests), runs one :class:`Connection` per client, pings every client each
 ``server.ping_interval``, and is the event bus's subscriber for notifications.
-Beside the sockets it runs the small background tasks the RPC methods read from:
-the event-loop lag monitor, the metrics sampler, the health watcher
-(``system_health_update``) and the API-key refresher (revocations made by
-``camsvc keys revoke`` in another process reach live sessions within a second).
+What get_metrics reports beside its own counters (lag, system sample) it reads
+from the ``monitors`` child, which keeps running while this one restarts.
 """
 
 from __future__ import annotations
@@ -20,19 +18,15 @@ from functools import partial
 import trio
 
 from ..config import Config
+from ..monitors.actor import Monitors
 from ..services import Services
 from .connection import Connection
 from .dispatch import Dispatcher
-from .health_watch import HealthWatcher
-from .loop_lag import LoopLagMonitor
-from .sampler import MetricsSampler
 from .stats import RpcStats
 from .subscriptions import DEFAULT_TOPICS, SubscriptionHub
 from .table import MethodTable
 
 log = logging.getLogger("camsvc.rpc.server")
-
-KEY_REFRESH_INTERVAL = 1.0
 
 
 def _ssl_context(config: Config) -> ssl.SSLContext | None:
@@ -48,8 +42,9 @@ def _ssl_context(config: Config) -> ssl.SSLContext | None:
 
 
 class RpcServer:
-    def __init__(self, services: Services, table: MethodTable) -> None:
+    def __init__(self, services: Services, table: MethodTable, monitors: Monitors) -> None:
         self.services = services
+        self.monitors = monitors
         self.config: Config = services.config
         self.table = table
         self.stats = RpcStats()
@@ -57,9 +52,6 @@ class RpcServer:
         self.hub = SubscriptionHub(services.registry.resolve)
         self.default_topics: tuple[str, ...] = DEFAULT_TOPICS
         self.connections: dict[str, Connection] = {}
-        self.lag = LoopLagMonitor()
-        self.sampler = MetricsSampler(services)
-        self.health_watch = HealthWatcher(services.health, services.bus)
         self.bound_port: int | None = None
         self._ids = itertools.count(1)
         self._ssl = _ssl_context(self.config)
@@ -100,15 +92,6 @@ class RpcServer:
             for conn in self.clients():
                 conn.ping()
 
-    async def _refresh_keys(self) -> None:
-        auth = self.services.auth
-        while True:
-            await trio.sleep(KEY_REFRESH_INTERVAL)
-            try:
-                await auth.keys.refresh_if_changed()
-            except Exception:  # the database may be briefly locked by the CLI; try again next time
-                log.exception("API key refresh failed")
-
     # ---------------------------------------------------------------- run
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -121,13 +104,8 @@ class RpcServer:
         unsubscribe = self.services.bus.subscribe(self.hub.deliver)
         try:
             async with trio.open_nursery() as nursery:
-                await nursery.start(self.lag.run)
-                await nursery.start(self.sampler.run)
-                await nursery.start(self.health_watch.run)
                 await nursery.start(self.hub.run_flusher)
                 nursery.start_soon(self._keepalive)
-                if self.services.auth is not None:
-                    nursery.start_soon(self._refresh_keys)
                 await nursery.start(partial(trio.serve_listeners, self._handle, listeners))
                 log.info(
                     "rpc listening",

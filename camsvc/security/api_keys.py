@@ -4,7 +4,7 @@ Rows live in the state store (table ``api_keys``, room ``security``); the servic
 keeps an in-memory copy so that checking a key, and re-checking its revocation on
 every call, costs a dict lookup. The copy is updated by this store's own writes at
 once, and by other processes' writes (``camsvc keys revoke`` while the service
-runs) through :meth:`ApiKeyStore.refresh_if_changed`, which the RPC actor calls
+runs) through :meth:`ApiKeyStore.refresh_if_changed`, which the monitors actor calls
 every second (SQLite's ``data_version`` makes the no-change case one cheap query).
 """
 

@@ -103,7 +103,7 @@ async def test_slow_consumer_is_closed_with_1008_and_others_keep_going(tmp_path:
 async def test_system_health_update_on_overall_change(service: Service) -> None:
     state = {"status": "healthy"}
     service.health.add_check("rpc", lambda: ComponentHealth(state["status"], {}))
-    watcher = service.extras["rpc"].health_watch
+    watcher = service.extras["monitors"].health_watch
     async with rpc_client(ws_url(service), token=token_for(service, "viewer")) as c:
         await c.call("subscribe_events", {"topics": ["system.health"]})
         watcher.poke()

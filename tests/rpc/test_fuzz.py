@@ -38,7 +38,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Service:
 
 @asynccontextmanager
 async def serving(service: Service) -> AsyncIterator[str]:
-    server = RpcServer(service.services, load_table())
+    server = RpcServer(service.services, load_table(), service.extras["monitors"])
     async with trio.open_nursery() as nursery:
         await nursery.start(server.run)
         yield f"ws://127.0.0.1:{server.bound_port}/ws"

@@ -186,7 +186,7 @@ test_table.__test__ = False  # type: ignore[attr-defined]
 @pytest.fixture
 async def custom(service: Service):  # type: ignore[no-untyped-def]
     gate = trio.Event()
-    server = RpcServer(service.services, test_table(gate))
+    server = RpcServer(service.services, test_table(gate), service.extras["monitors"])
     async with trio.open_nursery() as nursery:
         await nursery.start(server.run)
         yield f"ws://127.0.0.1:{server.bound_port}/ws", gate, server

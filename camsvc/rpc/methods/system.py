@@ -190,7 +190,7 @@ async def get_metrics(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any
     services = ctx.services
     stats = services.rpc_stats
     server = _connection(ctx).server
-    sample = server.sampler.latest
+    sample = server.monitors.sampler.latest
     cameras = services.registry.snapshot().values()
     return {
         "timestamp": now_iso(),
@@ -205,7 +205,7 @@ async def get_metrics(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any
             "cpu_usage": sample.cpu_percent,
             "memory_usage": sample.memory_percent,
             "disk_usage": sample.disk_percent,
-            "event_loop_lag_ms": server.lag.recent_max_ms,
+            "event_loop_lag_ms": server.monitors.lag.recent_max_ms,
         },
         "camera_metrics": {"connected_cameras": sum(1 for c in cameras if c.status is CameraStatus.CONNECTED)},
         "recording_metrics": {"active_recordings": sum(1 for c in cameras if c.recording is not None)},

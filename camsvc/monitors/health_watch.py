@@ -15,7 +15,7 @@ import trio
 from ..events import EventBus
 from ..health import Health
 
-log = logging.getLogger("camsvc.rpc.health")
+log = logging.getLogger("camsvc.monitors.health")
 
 
 def health_event(doc: dict[str, Any]) -> dict[str, Any]:

@@ -18,7 +18,7 @@ import trio
 from ..errors import CamsvcError
 from ..services import Services
 
-log = logging.getLogger("camsvc.rpc.sampler")
+log = logging.getLogger("camsvc.monitors.sampler")
 
 
 @attrs.frozen
