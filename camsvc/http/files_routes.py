@@ -3,8 +3,9 @@
 Auth: ``Authorization: Bearer <jwt or API key>``, ``X-API-Key``, or the ``token``
 query parameter from get_download_url (valid for that one file only); viewer role.
 Files are streamed in chunks straight from an ``O_NOFOLLOW`` descriptor (never
-loaded whole), with ``Accept-Ranges: bytes`` (single-range 206 / 416),
-``ETag``/``Last-Modified`` and ``If-None-Match``/``If-Modified-Since`` → 304.
+loaded whole; closed when the client goes away), with ``Accept-Ranges: bytes``
+(single-range 206 / 416, ``If-Range``), ``ETag``/``Last-Modified`` and
+``If-None-Match``/``If-Modified-Since`` → 304; werkzeug.http parses those headers.
 
 The name is checked before anything touches the disk: the route captures the
 rest of the path (so ``%2f``/``%2e%2e`` decode into something we see and reject
@@ -19,11 +20,12 @@ import email.utils
 import logging
 import os
 import stat
-from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import trio
 from quart import Blueprint, Response, request
+from werkzeug.http import parse_date, parse_etags, parse_if_range_header, parse_range_header, quote_etag
 
 from ..errors import AuthFailed, NotFound, RateLimited
 from ..security.roles import Role
@@ -57,90 +59,124 @@ def _json(doc: dict[str, Any]) -> str:
 def parse_range(header: str | None, size: int) -> tuple[int, int] | str | None:
     """A single ``bytes=`` range → (first, last) inclusive; "unsatisfiable"; None = serve the whole file.
 
-    Malformed or multi-range headers are ignored (RFC 9110 allows serving the whole representation).
+    Parsed by werkzeug.http. Malformed, non-byte and multi-range headers are ignored (RFC 9110
+    allows serving the whole representation); werkzeug counts ``bytes=-0`` as malformed.
     """
-    if not header:
+    wanted = parse_range_header(header)
+    if wanted is None or wanted.units != "bytes" or len(wanted.ranges) != 1:
         return None
-    unit, _, spec = header.partition("=")
-    if unit.strip().lower() != "bytes" or not spec or "," in spec:
-        return None
-    first_text, dash, last_text = spec.strip().partition("-")
-    if not dash:
-        return None
-    try:
-        if first_text == "":
-            suffix = int(last_text)
-            if suffix < 0:
-                return None
-            if suffix == 0 or size == 0:
-                return "unsatisfiable"
-            return max(0, size - suffix), size - 1
-        first = int(first_text)
-        last = int(last_text) if last_text else size - 1
-    except ValueError:
-        return None
-    if first < 0 or (last_text and last < first):
-        return None
-    if first >= size:
+    span = wanted.range_for_length(size)
+    if span is None:
         return "unsatisfiable"
-    return first, min(last, size - 1)
+    return span[0], span[1] - 1
 
 
 def _etag(st: os.stat_result) -> str:
-    return f'"{st.st_mtime_ns:x}-{st.st_size:x}"'
+    """The entity tag, unquoted (werkzeug's ETags hold them so)."""
+    return f"{st.st_mtime_ns:x}-{st.st_size:x}"
 
 
-def _etag_matches(header: str, etag: str) -> bool:
-    if header.strip() == "*":
-        return True
-    # Weak comparison: W/"x" matches "x".
-    candidates = [t.strip().removeprefix("W/") for t in header.split(",")]
-    return etag in candidates
+def _not_modified(st: os.stat_result, etag: str) -> bool:
+    """If-None-Match (weak comparison), else If-Modified-Since (whole seconds), per RFC 9110 §13.2.2."""
+    if_none_match = request.headers.get("If-None-Match")
+    if if_none_match:
+        return parse_etags(if_none_match).contains_weak(etag)
+    since = parse_date(request.headers.get("If-Modified-Since"))
+    return since is not None and int(st.st_mtime) <= since.timestamp()
 
 
-def _not_modified_since(header: str | None, st: os.stat_result) -> bool:
+def _range_still_valid(st: os.stat_result, etag: str) -> bool:
+    """If-Range: the client's partial copy is of this version (strong ETag or exact date)."""
+    header = request.headers.get("If-Range")
     if not header:
-        return False
-    try:
-        since = email.utils.parsedate_to_datetime(header)
-    except (TypeError, ValueError):
-        return False
-    if since is None:
-        return False
-    return int(st.st_mtime) <= since.timestamp()
+        return True
+    if_range = parse_if_range_header(header)
+    if if_range.etag is not None:
+        return if_range.etag == etag
+    return if_range.date is not None and int(if_range.date.timestamp()) == int(st.st_mtime)
 
 
-def _open(directory: str, name: str, kind: FileKind) -> tuple[int, os.stat_result]:
-    """An O_NOFOLLOW descriptor of a regular file directly inside ``directory`` (NotFound otherwise)."""
+def _stat(directory: str, name: str, kind: FileKind) -> tuple[Path, os.stat_result]:
+    """Path and status of a regular file directly inside ``directory`` (NotFound otherwise, symlinks too)."""
     if not name.lower().endswith(kind.extensions):
         raise NotFound("file", name)
     path = names.resolve_inside(directory, name)
+    fd = _open_regular(path)
+    if fd is None:
+        raise NotFound("file", name)
+    try:
+        return path, os.fstat(fd)
+    finally:
+        os.close(fd)
+
+
+def _open_regular(path: Path) -> int | None:
+    """An O_NOFOLLOW descriptor of ``path`` when it is a regular file, else None."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError:
-        raise NotFound("file", name) from None
+        return None
     try:
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            return fd
+    except OSError:
+        pass
+    os.close(fd)
+    return None
+
+
+class FileBody:
+    """``length`` bytes of a file from ``start``, read in chunks off the event loop.
+
+    The descriptor is opened on the first read (so a response that is never sent holds
+    nothing) and closed when the body is exhausted or by :meth:`aclose`, which Quart calls
+    when the client goes away mid-download. A file replaced since it was stat-ed (another
+    inode) or shrunk ends the body early; the client sees a short body, never other data.
+    """
+
+    def __init__(self, path: Path, st: os.stat_result, start: int, length: int) -> None:
+        self._path = path
+        self._inode = (st.st_dev, st.st_ino)
+        self._offset = start
+        self._left = length
+        self._fd: int | None = None
+        self._closed = False
+
+    def __aiter__(self) -> FileBody:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._closed or self._left <= 0:
+            await self.aclose()
+            raise StopAsyncIteration
+        if self._fd is None:
+            self._fd = await trio.to_thread.run_sync(self._open)
+            if self._fd is None:
+                await self.aclose()
+                raise StopAsyncIteration
+        chunk = await trio.to_thread.run_sync(os.pread, self._fd, min(CHUNK, self._left), self._offset)
+        if not chunk:  # the file shrank under us
+            await self.aclose()
+            raise StopAsyncIteration
+        self._offset += len(chunk)
+        self._left -= len(chunk)
+        return chunk
+
+    def _open(self) -> int | None:
+        fd = _open_regular(self._path)
+        if fd is None:
+            return None
         st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise NotFound("file", name)
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd, st
+        if (st.st_dev, st.st_ino) != self._inode:
+            os.close(fd)
+            return None
+        return fd
 
-
-async def _stream(fd: int, start: int, length: int) -> AsyncIterator[bytes]:
-    try:
-        offset, left = start, length
-        while left > 0:
-            chunk = await trio.to_thread.run_sync(os.pread, fd, min(CHUNK, left), offset)
-            if not chunk:
-                break  # the file shrank under us; the client sees a short body
-            offset += len(chunk)
-            left -= len(chunk)
-            yield chunk
-    finally:
-        os.close(fd)
+    async def aclose(self) -> None:
+        self._closed = True
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)
 
 
 def files_blueprint(services: Services) -> Blueprint:
@@ -188,43 +224,28 @@ def files_blueprint(services: Services) -> Blueprint:
         if directory is None:
             return _error(404, "file_not_found", f"file {name!r} not found")
         try:
-            fd, st = await trio.to_thread.run_sync(_open, directory, name, kind)
+            path, st = await trio.to_thread.run_sync(_stat, directory, name, kind)
         except NotFound:
             return _error(404, "file_not_found", f"file {name!r} not found")
-        try:
-            return _respond(fd, st, name)
-        except BaseException:
-            os.close(fd)
-            raise
+        return _respond(path, st, name)
 
-    def _respond(fd: int, st: os.stat_result, name: str) -> Response:
+    def _respond(path: Path, st: os.stat_result, name: str) -> Response:
         size = st.st_size
         etag = _etag(st)
         headers = {
             "Accept-Ranges": "bytes",
-            "ETag": etag,
+            "ETag": quote_etag(etag),
             "Last-Modified": email.utils.formatdate(st.st_mtime, usegmt=True),
             "Content-Disposition": f'attachment; filename="{name}"',
             "Cache-Control": "private, no-cache",
         }
-        if_none_match = request.headers.get("If-None-Match")
-        if (if_none_match and _etag_matches(if_none_match, etag)) or (
-            not if_none_match and _not_modified_since(request.headers.get("If-Modified-Since"), st)
-        ):
-            os.close(fd)
+        if _not_modified(st, etag):
             return Response(b"", status=304, headers=headers)
         wanted = parse_range(request.headers.get("Range"), size)
-        if_range = request.headers.get("If-Range")
-        if (
-            wanted is not None
-            and if_range
-            and if_range.strip() != etag
-            and if_range.strip() != headers["Last-Modified"]
-        ):
+        if wanted is not None and not _range_still_valid(st, etag):
             wanted = None  # the client's copy is stale: send the whole new file
         status, start, length = 200, 0, size
         if wanted == "unsatisfiable":
-            os.close(fd)
             return _error(
                 416,
                 "range_not_satisfiable",
@@ -237,12 +258,10 @@ def files_blueprint(services: Services) -> Blueprint:
             headers["Content-Range"] = f"bytes {first}-{last}/{size}"
         content_type = names.content_type(name)
         if request.method == "HEAD":
-            os.close(fd)
             response = Response(b"", status=status, headers=headers, content_type=content_type)
         else:
-            response = Response(
-                _stream(fd, start, length), status=status, headers=headers, content_type=content_type
-            )
+            body = FileBody(path, st, start, length)
+            response = Response(body, status=status, headers=headers, content_type=content_type)
         response.headers["Content-Length"] = str(length)
         return response
 
