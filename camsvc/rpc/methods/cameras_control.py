@@ -10,12 +10,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import trio
-
 from ...cameras.directory import CameraDirectory
 from ...cameras.external import NAME_PATTERN, SCAN_INTERVAL_KEY, ExternalScanner, ExternalStream, ProbeResult
+from ...cameras.streaming import open_stream
 from ...cameras.views import StreamUrls
-from ...errors import DependencyFailed, Unsupported
+from ...errors import Unsupported
 from ...health import iso, now_iso
 from ...security.roles import Role
 from ..table import DEVICE, CallContext, Method, Param
@@ -23,8 +22,6 @@ from ..table import DEVICE, CallContext, Method, Param
 GROUP = "cameras"
 
 STREAM_NAME_PATTERN = NAME_PATTERN.pattern
-#: seconds between readiness checks while start_streaming waits for the stream
-READY_POLL = 0.2
 
 
 def _cameras(ctx: CallContext) -> CameraDirectory:
@@ -54,36 +51,12 @@ def _obj(**props: Any) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------ stream leases
 
 
-async def _wait_ready(gateway: Any, name: str, within: float) -> None:
-    """Poll MediaMTX until the path's stream is ready; DependencyFailed after ``within`` seconds."""
-    with trio.move_on_after(within):
-        while True:
-            runtime = await gateway.runtime(name)
-            if runtime is not None and runtime.ready:
-                return
-            await trio.sleep(READY_POLL)
-    raise DependencyFailed(
-        "mediamtx", f"stream {name!r} did not become ready within {within:g} s", reason="stream_not_ready"
-    )
-
-
 async def start_streaming(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
     actor = _cameras(ctx).actor(params["device"])
-    gateway = ctx.services.mediamtx
-    if gateway is not None:
-        gateway.ensure_available()  # fail fast (-32050) while MediaMTX is known to be down
-    was_open = actor.lease is not None
-    lease = actor.open_lease()
-    if gateway is not None:
-        try:
-            # Return once MediaMTX has the path and the stream is up, so STARTED is true.
-            mtx = ctx.services.config.mediamtx
-            await gateway.sync(mtx.request_timeout)
-            await _wait_ready(gateway, actor.id, mtx.on_demand_start_timeout)
-        except Exception:
-            if not was_open:
-                actor.close_lease()
-            raise
+    mtx = ctx.services.config.mediamtx
+    lease = await open_stream(
+        actor, ctx.services.mediamtx, sync_timeout=mtx.request_timeout, ready_timeout=mtx.on_demand_start_timeout
+    )
     return {
         "device": actor.id,
         "stream_name": actor.id,
