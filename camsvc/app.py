@@ -27,7 +27,7 @@ from supervisor import Backoff, ChildSpec, EventKind, Supervisor, SupervisorEven
 
 from . import __version__
 from .cameras.registry import CameraRegistry
-from .cameras.room import build_cameras
+from .cameras.wiring import build_cameras
 from .config import Config, SyntheticCamera, with_absolute_paths
 from .events import EventBus
 from .health import Health
@@ -36,9 +36,10 @@ from .http.files_routes import files_blueprint
 from .http.health_routes import health_blueprint
 from .http.metrics_routes import metrics_blueprint
 from .http.server import HttpServer, create_app
-from .media.service import MediaService
+from .media.wiring import build_media
 from .mediamtx.wiring import build_mediamtx
 from .monitors.wiring import build_monitors, monitors_child
+from .rpc.stats import RpcStats
 from .rpc.wiring import build_rpc
 from .security.auth import Authenticator
 from .services import Services
@@ -115,11 +116,42 @@ def build(config: Config, *, demo: bool = False) -> Service:
     root: Supervisor | None = None
     # Health reads the root's snapshot at call time; the root is built last, from the children.
     health = Health(lambda: _require(root).snapshot(), version=__version__)
-    services = Services(config=config, bus=bus, registry=registry, health=health, store=store)
 
-    services.auth = auth = Authenticator(config, store)
+    # Rooms, each from the ones below it; each registers its own health check.
+    mediamtx = build_mediamtx(config, registry=registry, store=store, health=health)
+    cameras = build_cameras(
+        config, registry=registry, store=store, bus=bus, health=health, mediamtx=mediamtx.gateway
+    )
+    auth = Authenticator(config, store)
+    http: HttpServer | None = None
+    media = build_media(
+        config,
+        registry=registry,
+        store=store,
+        bus=bus,
+        health=health,
+        cameras=cameras.directory,
+        mediamtx=mediamtx.gateway,
+        auth=auth,
+        # download URLs name the port HTTP really bound (it is built below, and binds at start)
+        http_port=lambda: http.bound_port if http is not None else None,
+    )
+    services = Services(
+        config=config,
+        bus=bus,
+        registry=registry,
+        health=health,
+        store=store,
+        cameras=cameras.directory,
+        mediamtx=mediamtx.gateway,
+        media=media,
+        auth=auth,
+        rpc_stats=RpcStats(),
+    )
+
+    # The actors clients reach, over what the rooms offer.
     monitors = build_monitors(services, keys=auth.keys)
-    rpc = build_rpc(services, monitors)  # sets services.rpc_stats
+    rpc = build_rpc(services, monitors)
     blueprints = [
         health_blueprint(health),
         metrics_blueprint(services, rpc, monitors),
@@ -127,12 +159,6 @@ def build(config: Config, *, demo: bool = False) -> Service:
         console_blueprint(config, lambda: rpc.bound_port),  # the page's WebSocket URL names the port RPC bound
     ]
     http = HttpServer(create_app(blueprints), config.http.host, config.http.port)
-
-    mediamtx = build_mediamtx(services)  # sets services.mediamtx, registers the "mediamtx" health check
-    cameras = build_cameras(services)  # sets services.cameras, registers the "cameras" health check
-    # snapshots, recordings, files, storage; download URLs name the port HTTP really bound
-    services.media = media = MediaService.build(services, http_port=lambda: http.bound_port)
-    health.add_check("storage", media.gate.health)
 
     children = [
         monitors_child(monitors),  # first: lag, samples and health events outlive any other child's restarts

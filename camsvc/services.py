@@ -1,12 +1,13 @@
-"""The handles RPC handlers and HTTP routes may use, built by the composition root.
+"""The handles RPC handlers and HTTP routes may use, built once by the composition root.
 
 Each room exposes a small public interface here; handlers never reach into an
-actor's state. Fields are filled by ``camsvc.app.build`` as rooms are wired.
+actor's state. ``camsvc.app.build`` constructs :class:`Services` whole, after the
+rooms it names, and nothing replaces a field afterwards.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Protocol
 
 import attrs
 
@@ -19,10 +20,48 @@ from .storage.state import StateStore
 if TYPE_CHECKING:
     from .cameras.directory import CameraDirectory
     from .media.service import MediaService
-    from .mediamtx.reconciler import MediamtxGateway
+    from .mediamtx.reconciler import MediamtxStatus
+    from .mediamtx.runtime import PathRuntime
+    from .rpc.stats import RpcStats
+    from .security.api_keys import ApiKeyStore
+    from .security.identity import Identity
+    from .security.roles import Role
 
 
-@attrs.define(eq=False)
+class MediamtxApi(Protocol):
+    """The mediamtx room (:class:`camsvc.mediamtx.reconciler.MediamtxGateway`)."""
+
+    def status(self) -> MediamtxStatus: ...
+
+    def ensure_available(self) -> None: ...
+
+    async def runtime(self, name: str) -> PathRuntime | None: ...
+
+    async def list_runtime(self) -> list[PathRuntime]: ...
+
+    async def sync(self, timeout: float, *, name: str | None = None) -> None: ...  # noqa: ASYNC109 - the gateway's interface
+
+
+class AuthApi(Protocol):
+    """The security room (:class:`camsvc.security.auth.Authenticator`)."""
+
+    @property
+    def keys(self) -> ApiKeyStore: ...
+
+    def identify_throttled(self, credential: str, address: str) -> Identity: ...
+
+    async def authenticate_credential(self, token_or_key: str, address: str | None = None) -> Identity: ...
+
+    def check(self, identity: Identity, *, now: float | None = None) -> None: ...
+
+    def issue_token(self, user_id: str, role: Role, ttl: float | None = None) -> tuple[str, float]: ...
+
+    def sign_download(self, file_type: str, filename: str, expires_in: float) -> tuple[str, float]: ...
+
+    def verify_download(self, token: str, file_type: str, filename: str) -> bool: ...
+
+
+@attrs.frozen(eq=False)
 class Services:
     config: Config
     bus: EventBus
@@ -30,12 +69,12 @@ class Services:
     health: Health
     store: StateStore
     #: camera actors by id, external streams (camsvc.cameras)
-    cameras: CameraDirectory | None = None
-    #: MediaMTX gateway: status, ensure_available, runtime, list_runtime, sync (camsvc.mediamtx)
-    mediamtx: MediamtxGateway | None = None
+    cameras: CameraDirectory
+    #: MediaMTX gateway (camsvc.mediamtx)
+    mediamtx: MediamtxApi
     #: snapshots, recordings, files, downloads, storage, retention (camsvc.media / camsvc.storage)
-    media: MediaService | None = None
+    media: MediaService
     #: authentication: JWTs, API keys, download tokens (camsvc.security)
-    auth: Any = None
-    #: RPC server statistics (connections, requests) for get_metrics
-    rpc_stats: Any = None
+    auth: AuthApi
+    #: RPC server statistics (connections, requests) for get_metrics and /metrics
+    rpc_stats: RpcStats

@@ -184,8 +184,6 @@ def files_blueprint(services: Services) -> Blueprint:
 
     async def authorize(kind: FileKind, name: str) -> Response | None:
         auth = services.auth
-        if auth is None:
-            return _error(401, "auth_unavailable", "authentication is not available")
         token = request.args.get("token")
         if token is not None:
             if auth.verify_download(token, kind.value, name):
@@ -219,10 +217,7 @@ def files_blueprint(services: Services) -> Blueprint:
         denied = await authorize(kind, name)
         if denied is not None:
             return denied
-        media = services.media
-        directory = media.files(kind).directory if media is not None else None
-        if directory is None:
-            return _error(404, "file_not_found", f"file {name!r} not found")
+        directory = services.media.files(kind).directory
         try:
             path, st = await trio.to_thread.run_sync(_stat, directory, name, kind)
         except NotFound:

@@ -192,8 +192,8 @@ class Recordings:
         bus: EventBus,
         gate: StorageGate,
         scan: Scan,
-        cameras: Callable[[], CameraDirectoryLike | None],
-        mediamtx: Callable[[], MediamtxLike | None],
+        cameras: CameraDirectoryLike | None,
+        mediamtx: MediamtxLike | None,
         default_format: str = "fmp4",
         sync_timeout: float = 10.0,
         first_segment_wait: float = 3.0,
@@ -257,7 +257,7 @@ class Recordings:
             self._timers.clear()
 
     def _hook_removal(self) -> None:
-        directory = self._cameras()
+        directory = self._cameras
         if directory is not None and not self._removal_hooked:
             directory.on_removed(self._on_camera_removed)
             self._removal_hooked = True
@@ -396,13 +396,13 @@ class Recordings:
         return any(s.device == camera_id for s in self._recovering.values())
 
     def _require_mediamtx(self) -> MediamtxLike:
-        gateway = self._mediamtx()
+        gateway = self._mediamtx
         if gateway is None:
             raise DependencyFailed("mediamtx", "MediaMTX is not configured", reason="mediamtx_unavailable")
         return gateway
 
     def _require_cameras(self) -> CameraDirectoryLike:
-        directory = self._cameras()
+        directory = self._cameras
         if directory is None:
             raise DependencyFailed("cameras", "camera actors are not running")
         self._hook_removal()
@@ -453,7 +453,7 @@ class Recordings:
         The stream's ready time comes from MediaMTX's runtime; without it, the first segment's
         name (MediaMTX names a segment after its first frame), else the moment record was applied.
         """
-        gateway = self._mediamtx()
+        gateway = self._mediamtx
         if gateway is not None:
             try:
                 runtime = await gateway.runtime(device)
@@ -476,7 +476,7 @@ class Recordings:
             (filename, media_start, session.session_id),
         )
         self._active[session.device] = session
-        directory = self._cameras()
+        directory = self._cameras
         if directory is not None:
             try:
                 directory.actor(session.device).set_recording(session.state())
@@ -516,14 +516,14 @@ class Recordings:
         end = time.time()
         self._active.pop(session.device, None)
         if clear:
-            directory = self._cameras()
+            directory = self._cameras
             try:
                 if directory is not None:
                     directory.actor(session.device).set_recording(None)
             except CamsvcError:
                 pass  # camera gone: its path goes with it
         if sync:
-            gateway = self._mediamtx()
+            gateway = self._mediamtx
             if gateway is not None:
                 try:
                     await gateway.sync(self.sync_timeout, name=session.device)
@@ -677,7 +677,7 @@ class Recordings:
         with trio.move_on_after(self.resume_grace):
             while True:
                 version = self._registry.version
-                directory = self._cameras()
+                directory = self._cameras
                 if directory is not None and self._registry.get(session.device) is not None:
                     break
                 with trio.move_on_after(1.0):  # the directory may be wired after us
@@ -700,7 +700,7 @@ class Recordings:
                         "recording resumed after restart",
                         extra={"camera": session.device, "session": session.session_id},
                     )
-                    gateway = self._mediamtx()
+                    gateway = self._mediamtx
                     if gateway is not None:
                         try:
                             await gateway.sync(self.sync_timeout, name=session.device)

@@ -1,24 +1,19 @@
 """``services.media``: the façade RPC handlers and HTTP routes use for snapshots, recordings,
-files, downloads, storage and retention. Built once by the composition root.
-
-    media = MediaService.build(services, http_port=lambda: http.bound_port)
-    services.media = media
-    children: ChildSpec("recordings", media.recordings.run), ChildSpec("housekeeping", media.housekeeping.run)
-    blueprints: files_blueprint(services)
-    health.add_check("storage", media.gate.health)
+files, downloads, storage and retention. Built by :func:`camsvc.media.wiring.build_media`.
 """
 
 from __future__ import annotations
 
-import os
 import time
 import urllib.parse
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import attrs
 import trio
 
+from ..cameras.registry import CameraRegistry
+from ..config import Config
 from ..errors import InvalidParams
 from ..health import iso
 from ..storage import names
@@ -29,29 +24,25 @@ from ..storage.probe_cache import ProbeCache
 from ..storage.retention import Retention
 from .ffmpeg import FfmpegRunner
 from .recordings import Recordings
-from .snapshots import Snapshots, SnapshotTimeouts
-
-if TYPE_CHECKING:
-    from ..services import Services
-
-
-def ffprobe_beside(ffmpeg_path: str) -> str:
-    """The ffprobe that ships with the configured ffmpeg (same directory), else the one on PATH."""
-    head, tail = os.path.split(ffmpeg_path)
-    return os.path.join(head, tail.replace("ffmpeg", "ffprobe")) if "ffmpeg" in tail else "ffprobe"
-
-
-async def _media_seconds(runner: FfmpegRunner, path: str, limit: float) -> float | None:
-    return (await runner.probe(path, timeout=limit)).duration
+from .snapshots import Snapshots
 
 
 def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
+class DownloadSigner(Protocol):
+    """The part of the authenticator (camsvc.security) that signs download links."""
+
+    def sign_download(self, file_type: str, filename: str, expires_in: float) -> tuple[str, float]: ...
+
+
 @attrs.define(eq=False)
 class MediaService:
-    services: Services
+    config: Config
+    registry: CameraRegistry
+    #: signs get_download_url links; None: download tokens are unavailable
+    auth: DownloadSigner | None
     runner: FfmpegRunner
     probes: ProbeCache
     gate: StorageGate
@@ -63,89 +54,6 @@ class MediaService:
     housekeeping: Housekeeping
     #: the HTTP port download URLs name (the bound one when the config says 0)
     http_port: Callable[[], int | None]
-
-    @classmethod
-    def build(
-        cls, services: Services, *, http_port: Callable[[], int | None], runner: FfmpegRunner | None = None
-    ) -> MediaService:
-        config = services.config
-        runner = runner or FfmpegRunner(
-            ffmpeg_path=config.mediamtx.ffmpeg_path, ffprobe_path=ffprobe_beside(config.mediamtx.ffmpeg_path)
-        )
-        probes = ProbeCache(runner, timeout=config.storage.probe_timeout)
-        rec_dir, snap_dir = config.recording.dir, config.snapshots.dir
-        gate = StorageGate(
-            [rec_dir, snap_dir],
-            warn_percent=config.storage.warn_percent,
-            block_percent=config.storage.block_percent,
-        )
-        recordings_ref: list[Recordings] = []
-        recording_files = FileStore(
-            FileKind.RECORDING,
-            rec_dir,
-            probes,
-            active=lambda: recordings_ref[0].active_starts() if recordings_ref else {},
-            probe_budget=config.storage.probe_budget,
-        )
-        snapshots = Snapshots(
-            directory=snap_dir,
-            registry=services.registry,
-            runner=runner,
-            gate=gate,
-            bus=services.bus,
-            store=services.store,
-            cameras=lambda: services.cameras,
-            mediamtx=lambda: services.mediamtx,
-            rtsp_url=lambda cam: f"rtsp://127.0.0.1:{config.mediamtx.rtsp_port}/{cam}",
-            default_format=config.snapshots.format,
-            default_quality=config.snapshots.quality,
-            timeouts=SnapshotTimeouts(
-                total=config.snapshots.timeout,
-                rtsp=config.snapshots.rtsp_timeout,
-                direct=config.snapshots.direct_timeout,
-                on_demand=config.snapshots.on_demand_timeout,
-            ),
-        )
-        snapshot_files = FileStore(
-            FileKind.SNAPSHOT,
-            snap_dir,
-            probes,
-            device_hint=snapshots.device_hint,
-            probe_budget=config.storage.probe_budget,
-        )
-        recordings = Recordings(
-            directory=rec_dir,
-            registry=services.registry,
-            store=services.store,
-            bus=services.bus,
-            gate=gate,
-            scan=recording_files.scan,
-            cameras=lambda: services.cameras,
-            mediamtx=lambda: services.mediamtx,
-            default_format=config.recording.format,
-            sync_timeout=config.recording.sync_timeout,
-            first_segment_wait=config.recording.first_segment_wait,
-            resume_grace=config.recording.resume_grace,
-            probe=lambda path: _media_seconds(runner, path, config.storage.probe_timeout),
-        )
-        recordings_ref.append(recordings)
-        retention = Retention(services.store, [recording_files, snapshot_files])
-        housekeeping = Housekeeping(retention, config.storage.housekeeping_interval)
-        media = cls(
-            services,
-            runner,
-            probes,
-            gate,
-            recording_files,
-            snapshot_files,
-            snapshots,
-            recordings,
-            retention,
-            housekeeping,
-            http_port,
-        )
-        media.open()
-        return media
 
     def open(self) -> None:
         """Create directories and tables, load persisted state (synchronous, at build time)."""
@@ -162,11 +70,11 @@ class MediaService:
 
     def download_url(self, kind: FileKind, name: str, host: str | None) -> str:
         """Where a file is downloaded: the configured public URL, else the host the client used."""
-        public = self.services.config.http.public_url
+        public = self.config.http.public_url
         if public:
             base = public.rstrip("/")
         else:
-            port = self.http_port() or self.services.config.http.port
+            port = self.http_port() or self.config.http.port
             base = f"http://{_url_host(host or 'localhost')}:{port}"
         return f"{base}/files/{kind.url_segment}/{urllib.parse.quote(name)}"
 
@@ -174,7 +82,7 @@ class MediaService:
         self, kind: FileKind, *, limit: int, offset: int, device: str | None, host: str | None
     ) -> dict[str, Any]:
         if device is not None:
-            device = self.services.registry.resolve(device)
+            device = self.registry.resolve(device)
         page = await self.files(kind).list(limit=limit, offset=offset, device=device)
         return {
             "files": [
@@ -214,7 +122,7 @@ class MediaService:
         """get_download_url: a URL for one existing file with a signed, expiring token."""
         names.validate_name(name)
         await trio.to_thread.run_sync(self.files(kind).stat, name)
-        auth = self.services.auth
+        auth = self.auth
         if auth is None:
             from ..errors import Unsupported
 
@@ -223,9 +131,7 @@ class MediaService:
             )
         token, expires_at = auth.sign_download(kind.value, name, expires_in)
         url = f"{self.download_url(kind, name, host)}?token={urllib.parse.quote(token, safe='')}"
-        if isinstance(expires_at, int | float):
-            expires_at = iso(float(expires_at))
-        return {"url": url, "expires_at": expires_at}
+        return {"url": url, "expires_at": iso(expires_at)}
 
     # ------------------------------------------------------------------ storage
 

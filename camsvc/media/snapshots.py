@@ -109,8 +109,8 @@ class Snapshots:
         gate: StorageGate,
         bus: EventBus,
         store: StateStore,
-        cameras: Callable[[], CameraDirectoryLike | None],
-        mediamtx: Callable[[], MediamtxLike | None],
+        cameras: CameraDirectoryLike | None,
+        mediamtx: MediamtxLike | None,
         rtsp_url: Callable[[str], str],
         default_format: str = "jpg",
         default_quality: int = 90,
@@ -211,7 +211,7 @@ class Snapshots:
 
     async def _stream_ready(self, camera_id: str) -> bool | None:
         """True/False from MediaMTX's runtime; None when MediaMTX cannot say (absent or failing)."""
-        gateway = self._mediamtx()
+        gateway = self._mediamtx
         if gateway is None:
             return None
         try:
@@ -235,14 +235,14 @@ class Snapshots:
                 if not camera.source.is_local:
                     raise
                 errors.append(f"rtsp: {exc.data.get('detail', exc)}")
-        if camera.source.is_local and camera.source.ffmpeg_input and self._cameras() is not None:
+        if camera.source.is_local and camera.source.ffmpeg_input and self._cameras is not None:
             try:
                 await self._direct(camera, out, fmt, quality, self._budget(deadline, self.timeouts.direct))
                 return TIER_DIRECT
             except DependencyFailed as exc:
                 # Most likely MediaMTX's on-demand publisher holds the device now: read through it.
                 errors.append(f"direct: {exc.data.get('detail', exc)}")
-        gateway = self._mediamtx()
+        gateway = self._mediamtx
         if gateway is None:
             raise DependencyFailed(
                 "ffmpeg", "; ".join(errors) or "no capture method available for this camera"
@@ -293,7 +293,7 @@ class Snapshots:
         _check_written(out)
 
     async def _direct(self, camera: Camera, out: str, fmt: str, quality: int, limit: float) -> None:
-        directory = self._cameras()
+        directory = self._cameras
         assert directory is not None
 
         async def grab(current: Camera) -> None:

@@ -8,15 +8,23 @@ import attrs
 
 from supervisor import Backoff, ChildSpec
 
-from ..services import Services
+from ..cameras.registry import CameraRegistry
+from ..config import Config
+from ..health import Health
+from ..storage.state import StateStore
 from .process import MediamtxProcess, resolve_binary
-from .reconciler import MediamtxReconciler
+from .reconciler import MediamtxGateway, MediamtxReconciler
 
 
 @attrs.define(eq=False)
 class MediamtxRoom:
     reconciler: MediamtxReconciler
     process: MediamtxProcess | None
+
+    @property
+    def gateway(self) -> MediamtxGateway:
+        """What other rooms use (``services.mediamtx``)."""
+        return self.reconciler.gateway
 
     def child_specs(self) -> list[ChildSpec]:
         specs = []
@@ -36,13 +44,11 @@ class MediamtxRoom:
         return specs
 
 
-def build_mediamtx(services: Services) -> MediamtxRoom:
-    """Create the room's actors, set ``services.mediamtx`` and register the ``mediamtx`` health check."""
-    config = services.config
-    reconciler = MediamtxReconciler(
-        config=config, registry=services.registry, store=services.store, health=services.health
-    )
-    services.mediamtx = reconciler.gateway
+def build_mediamtx(
+    config: Config, *, registry: CameraRegistry, store: StateStore, health: Health
+) -> MediamtxRoom:
+    """The room's actors; the reconciler registers the ``mediamtx`` health check."""
+    reconciler = MediamtxReconciler(config=config, registry=registry, store=store, health=health)
     binary = resolve_binary(config.mediamtx)
     process = MediamtxProcess.from_config(config.mediamtx, binary) if binary else None
     return MediamtxRoom(reconciler=reconciler, process=process)

@@ -71,8 +71,6 @@ class MetricsSampler:
 
     async def _streams(self) -> dict[str, Any]:
         gateway = self.services.mediamtx
-        if gateway is None:
-            return {}
         try:
             gateway.ensure_available()
             paths = await gateway.list_runtime()

@@ -47,7 +47,7 @@ class RpcServer:
         self.monitors = monitors
         self.config: Config = services.config
         self.table = table
-        self.stats = RpcStats()
+        self.stats: RpcStats = services.rpc_stats
         self.dispatcher = Dispatcher(table, services, self.stats)
         self.hub = SubscriptionHub(services.registry.resolve)
         self.default_topics: tuple[str, ...] = DEFAULT_TOPICS

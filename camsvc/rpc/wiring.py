@@ -9,12 +9,10 @@ from .server import RpcServer
 
 
 def build_rpc(services: Services, monitors: Monitors) -> RpcServer:
-    """The RPC actor; sets ``services.rpc_stats``. get_metrics reads lag and samples from ``monitors``.
+    """The RPC actor; it counts into ``services.rpc_stats`` and get_metrics reads lag and samples from ``monitors``.
 
     Raises ValueError when ``security.permissions`` names an unknown method or the
     JWT secret is unusable (reported at start, not at first call).
     """
     table = load_table(services.config.security.permissions)
-    server = RpcServer(services, table, monitors)
-    services.rpc_stats = server.stats
-    return server
+    return RpcServer(services, table, monitors)

@@ -14,11 +14,10 @@ import trio.testing
 from camsvc.cameras import v4l2
 from camsvc.cameras.device_source import DeviceSource, FakeSource
 from camsvc.cameras.registry import CameraRegistry
-from camsvc.cameras.room import CamerasRoom, build_cameras
+from camsvc.cameras.wiring import CamerasRoom, build_cameras
 from camsvc.config import Config, parse
 from camsvc.events import Event, EventBus
 from camsvc.health import Health
-from camsvc.services import Services
 from camsvc.storage.state import StateStore
 
 V4L2_CAP_VIDEO_CAPTURE = 0x1
@@ -94,10 +93,21 @@ def make_config(tmp_path: Path, **cameras: Any) -> Config:
     return parse(raw, environ={})
 
 
+@attrs.frozen(eq=False)
+class Shared:
+    """What the room was built with (the parts of camsvc.services.Services it uses)."""
+
+    config: Config
+    registry: CameraRegistry
+    bus: EventBus
+    health: Health
+    store: StateStore
+
+
 @attrs.define(eq=False)
 class Room:
     room: CamerasRoom
-    services: Services
+    services: Shared
     events: list[Event]
     source: DeviceSource | None
     nursery: trio.Nursery | None = None
@@ -170,11 +180,16 @@ async def running_room(
     store.open()
     holder: dict[str, CamerasRoom] = {}
     health = Health(lambda: holder["room"].supervisor.snapshot(), version="test")
-    services = Services(config=config, bus=EventBus(), registry=CameraRegistry(), health=health, store=store)
+    bus, registry = EventBus(), CameraRegistry()
     events: list[Event] = []
-    services.bus.subscribe(events.append)
+    bus.subscribe(events.append)
     room = build_cameras(
-        services,
+        config,
+        registry=registry,
+        store=store,
+        bus=bus,
+        health=health,
+        mediamtx=None,
         source=source,
         prober=prober or FakeProber(),
         readers=readers,
@@ -183,7 +198,7 @@ async def running_room(
     holder["room"] = room
     try:
         async with trio.open_nursery() as nursery:
-            handle = Room(room, services, events, source, nursery)
+            handle = Room(room, Shared(config, registry, bus, health, store), events, source, nursery)
             await nursery.start(handle._run_supervisor)
             yield handle
             nursery.cancel_scope.cancel()

@@ -17,13 +17,13 @@ from camsvc.cameras.model import (
     ValidationStatus,
 )
 from camsvc.cameras.registry import CameraRegistry
-from camsvc.cameras.room import status_publisher
 from camsvc.cameras.views import (
     StreamUrls,
     camera_object,
     camera_status_object,
     capabilities_object,
 )
+from camsvc.cameras.wiring import status_publisher
 from camsvc.config import MediamtxConfig
 from camsvc.events import Event, EventBus
 

@@ -24,6 +24,10 @@ from camsvc.config import Config, HttpConfig, RecordingConfig, SnapshotsConfig, 
 from camsvc.errors import AuthFailed, DependencyFailed, InvalidState, NotFound
 from camsvc.events import Event, EventBus
 from camsvc.health import Health
+from camsvc.media.ffmpeg import FfmpegRunner
+from camsvc.media.service import MediaService
+from camsvc.media.wiring import build_media
+from camsvc.rpc.stats import RpcStats
 from camsvc.security.identity import Identity
 from camsvc.security.roles import Role
 from camsvc.services import Services
@@ -244,18 +248,50 @@ def media_config(tmp_path: Path, **storage: Any) -> Config:
 
 @attrs.define(eq=False)
 class Rig:
-    """Services with fakes for the other rooms, plus a log of published events."""
+    """The media room's neighbours as fakes, plus a log of published events; :meth:`build_media` wires it."""
 
     config: Config
-    services: Services
+    registry: CameraRegistry
+    bus: EventBus
+    store: StateStore
+    health: Health
     directory: FakeDirectory
     mediamtx: FakeMediamtx
     auth: FakeAuth
     events: list[Event]
+    media: MediaService | None = None
+
+    def build_media(self, *, http_port: Callable[[], int | None], runner: FfmpegRunner | None = None) -> MediaService:
+        self.media = build_media(
+            self.config,
+            registry=self.registry,
+            store=self.store,
+            bus=self.bus,
+            health=self.health,
+            cameras=self.directory,
+            mediamtx=self.mediamtx,
+            auth=self.auth,
+            http_port=http_port,
+            runner=runner,
+        )
+        return self.media
 
     @property
-    def registry(self) -> CameraRegistry:
-        return self.services.registry
+    def services(self) -> Services:
+        """What handlers and routes see (after :meth:`build_media`)."""
+        assert self.media is not None, "call rig.build_media first"
+        return Services(
+            config=self.config,
+            bus=self.bus,
+            registry=self.registry,
+            health=self.health,
+            store=self.store,
+            cameras=self.directory,  # type: ignore[arg-type]
+            mediamtx=self.mediamtx,  # type: ignore[arg-type]
+            media=self.media,
+            auth=self.auth,  # type: ignore[arg-type]
+            rpc_stats=RpcStats(),
+        )
 
     def topics(self, topic: str) -> list[dict[str, Any]]:
         return [e.params for e in self.events if e.topic == topic]
@@ -270,12 +306,7 @@ def make_rig(tmp_path: Path, *, config: Config | None = None, sample: Path | Non
     events: list[Event] = []
     bus.subscribe(events.append)
     health = Health(lambda: None, version="test")  # type: ignore[arg-type,return-value]
-    services = Services(config=config, bus=bus, registry=registry, health=health, store=store)
     directory = FakeDirectory(registry)
     Path(config.recording.dir).mkdir(parents=True, exist_ok=True)
     mediamtx = FakeMediamtx(registry, Path(config.recording.dir), sample)
-    auth = FakeAuth()
-    services.cameras = directory
-    services.mediamtx = mediamtx
-    services.auth = auth
-    return Rig(config, services, directory, mediamtx, auth, events)
+    return Rig(config, registry, bus, store, health, directory, mediamtx, FakeAuth(), events)

@@ -14,7 +14,6 @@ import trio
 
 from camsvc.http.files_routes import FileBody, files_blueprint, parse_range
 from camsvc.http.server import HttpServer, create_app
-from camsvc.media.service import MediaService
 from tests.media.fakes import Rig, make_rig
 from tests.media.rawhttp import request
 from tests.rpc_client import apoll
@@ -24,8 +23,8 @@ AUTH = {"Authorization": "Bearer viewer-token"}
 
 @asynccontextmanager
 async def serving(rig: Rig) -> AsyncIterator[int]:
+    rig.build_media(http_port=lambda: http.bound_port)
     http = HttpServer(create_app([files_blueprint(rig.services)]), "127.0.0.1", 0)
-    rig.services.media = MediaService.build(rig.services, http_port=lambda: http.bound_port)
     async with trio.open_nursery() as nursery:
         await nursery.start(http.run)
         assert http.bound_port is not None

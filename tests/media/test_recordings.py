@@ -24,8 +24,7 @@ from tests.media.fakes import Rig, make_rig, media_config, synthetic_camera
 
 @asynccontextmanager
 async def running(rig: Rig) -> AsyncIterator[MediaService]:
-    media = MediaService.build(rig.services, http_port=lambda: 8003)
-    rig.services.media = media
+    media = rig.build_media(http_port=lambda: 8003)
     async with trio.open_nursery() as nursery:
         await nursery.start(media.recordings.run)
         yield media
@@ -44,7 +43,7 @@ async def _wait_for(predicate, what: str, limit: float = 8.0):  # type: ignore[n
 
 
 async def _rows(rig: Rig) -> list[dict]:  # type: ignore[type-arg]
-    rows = await rig.services.store.fetchall("SELECT * FROM recording_sessions ORDER BY start_time")
+    rows = await rig.store.fetchall("SELECT * FROM recording_sessions ORDER BY start_time")
     return [dict(r) for r in rows]
 
 
@@ -303,7 +302,7 @@ async def test_crash_recovery_resumes_when_the_camera_returns(tmp_path: Path) ->
     rig.directory.add(synthetic_camera())
     async with running(rig) as media:
         started = (await media.recordings.start("camera0", duration=3600)).session
-    rig.services.store.close()  # the process "dies" with the session RECORDING
+    rig.store.close()  # the process "dies" with the session RECORDING
 
     rig2 = make_rig(tmp_path)  # a new process: same dirs and database, empty registry
     async with running(rig2) as media2:
@@ -333,7 +332,7 @@ async def test_crash_recovery_closes_with_the_real_end_when_the_camera_is_gone(t
     end = time.time() + 5
     os.utime(later, (end, end))
     sizes = {p.name: p.stat().st_size for p in (segment, later)}
-    rig.services.store.close()
+    rig.store.close()
 
     rig2 = make_rig(tmp_path)  # the camera never comes back
     async with running(rig2) as media2:

@@ -48,8 +48,7 @@ def _read(path: str) -> bytes:
 
 
 def _media(rig: Rig, runner: FfmpegRunner | None = None) -> MediaService:
-    rig.services.media = MediaService.build(rig.services, http_port=lambda: 8003, runner=runner)
-    return rig.services.media
+    return rig.build_media(http_port=lambda: 8003, runner=runner)
 
 
 def _snap_dir(rig: Rig) -> Path:

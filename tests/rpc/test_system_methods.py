@@ -38,9 +38,11 @@ def add_camera(service: Service, camera_id: str = "camera0", **kw: object) -> Ca
 
 
 @pytest.fixture
-def gateway(service: Service) -> FakeGateway:
+def gateway(service: Service, monkeypatch: pytest.MonkeyPatch) -> FakeGateway:
+    """Set answers behind the service's own gateway (Services is frozen; its gateway object stays)."""
     fake = FakeGateway()
-    service.services.mediamtx = fake
+    for name in ("ensure_available", "status", "runtime", "list_runtime"):
+        monkeypatch.setattr(service.services.mediamtx, name, getattr(fake, name))
     return fake
 
 

@@ -25,9 +25,7 @@ STREAM_NAME_PATTERN = NAME_PATTERN.pattern
 
 
 def _cameras(ctx: CallContext) -> CameraDirectory:
-    cameras = ctx.services.cameras
-    assert cameras is not None, "camera directory not wired"
-    return cameras
+    return ctx.services.cameras
 
 
 def _urls(ctx: CallContext) -> StreamUrls:

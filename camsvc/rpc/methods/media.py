@@ -26,9 +26,7 @@ LIST_DEVICE = Param("device", "string", description="Only this camera's files", 
 
 
 def _media(ctx: CallContext) -> MediaService:
-    media = ctx.services.media
-    assert isinstance(media, MediaService), "media service not wired"
-    return media
+    return ctx.services.media
 
 
 def _obj(**props: Any) -> dict[str, Any]:

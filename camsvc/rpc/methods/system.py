@@ -247,8 +247,6 @@ async def get_camera_list(ctx: CallContext, params: dict[str, Any]) -> Encoded:
 async def _runtime(ctx: CallContext, name: str) -> Any:
     """The MediaMTX runtime of a path; fails fast (-32050) while the gateway's circuit is open."""
     gateway = ctx.services.mediamtx
-    if gateway is None:
-        raise DependencyFailed("mediamtx", "MediaMTX gateway is not running", reason="mediamtx_unavailable")
     gateway.ensure_available()
     return await gateway.runtime(name)
 
@@ -283,8 +281,6 @@ async def get_camera_capabilities(ctx: CallContext, params: dict[str, Any]) -> d
 
 async def get_streams(ctx: CallContext, params: dict[str, Any]) -> list[dict[str, Any]]:
     gateway = ctx.services.mediamtx
-    if gateway is None:
-        raise DependencyFailed("mediamtx", "MediaMTX gateway is not running", reason="mediamtx_unavailable")
     gateway.ensure_available()
     paths = await gateway.list_runtime()
     return [

@@ -1,6 +1,7 @@
-"""Builds the cameras room for the composition root: the ``cameras`` sub-supervisor with its static
+"""How the composition root builds the cameras room: the ``cameras`` sub-supervisor with its static
 ``discovery`` child, the :class:`CameraDirectory` (``services.cameras``), the external-stream scanner, the
-``camera_status_update`` publisher and the ``cameras`` health check.
+``camera_status_update`` publisher and the ``cameras`` health check. Built after the mediamtx room,
+whose gateway gives the reader counts that close idle stream leases.
 
     root/cameras ─┬─ discovery          DiscoveryActor (static)
                   ├─ camera0            CameraActor (dynamic, one per camera)
@@ -10,24 +11,24 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import attrs
 
 from supervisor import Backoff, ChildSpec, Supervisor, supervisor_child
 
+from ..config import Config
 from ..events import EventBus
+from ..health import Health
+from ..storage.state import StateStore
 from .actor import ReadersFn
 from .device_source import DeviceSource
 from .directory import CameraDirectory
 from .discovery import DiscoveryActor, Prober, probe_v4l2
 from .external import CandidateProber, ExternalScanner, ExternalStreamStore, ffprobe_candidate
 from .model import Camera
-from .registry import ChangeListener
+from .registry import CameraRegistry, ChangeListener
 from .views import StreamUrls, camera_object, disconnected, public_view
-
-if TYPE_CHECKING:
-    from ..services import Services
 
 log = logging.getLogger("camsvc.cameras")
 
@@ -73,11 +74,21 @@ def status_publisher(bus: EventBus, urls: StreamUrls) -> ChangeListener:
     return on_change
 
 
-def mediamtx_readers(services: Services) -> ReadersFn:
-    """Reader counts from the MediaMTX gateway, read at call time (it is wired after us); None when absent."""
+class PathReaders(Protocol):
+    @property
+    def readers(self) -> int: ...
+
+
+class ReaderGateway(Protocol):
+    """The part of the mediamtx room's gateway this room reads (that room builds on this one)."""
+
+    async def runtime(self, name: str) -> PathReaders | None: ...
+
+
+def mediamtx_readers(gateway: ReaderGateway | None) -> ReadersFn:
+    """Reader counts from the MediaMTX gateway; None when there is none."""
 
     async def readers(camera_id: str) -> int | None:
-        gateway = services.mediamtx
         if gateway is None:
             return None
         runtime = await gateway.runtime(camera_id)
@@ -89,23 +100,28 @@ def mediamtx_readers(services: Services) -> ReadersFn:
 
 
 def build_cameras(
-    services: Services,
+    config: Config,
     *,
+    registry: CameraRegistry,
+    store: StateStore,
+    bus: EventBus,
+    health: Health,
+    mediamtx: ReaderGateway | None,
     source: DeviceSource | None = None,
     prober: Prober | None = None,
     candidate_prober: CandidateProber | None = None,
     readers: ReadersFn | None = None,
 ) -> CamerasRoom:
-    """Wire the room; sets ``services.cameras`` and registers the ``cameras`` health check."""
-    cfg = services.config.cameras
-    streams = ExternalStreamStore(services.store)
+    """The room, with its ``cameras`` health check registered; ``readers`` replaces the gateway's counts."""
+    cfg = config.cameras
+    streams = ExternalStreamStore(store)
     streams.ensure_schema()
-    urls = StreamUrls.from_config(services.config.mediamtx)
+    urls = StreamUrls.from_config(config.mediamtx)
     directory = CameraDirectory(
-        services.registry,
+        registry,
         cfg,
         streams=streams,
-        readers=readers if readers is not None else mediamtx_readers(services),
+        readers=readers if readers is not None else mediamtx_readers(mediamtx),
     )
     scanner = ExternalScanner(
         tuple(cfg.discovery_candidates),
@@ -123,7 +139,6 @@ def build_cameras(
     directory.supervisor = sup
     directory.scanner = scanner
     directory.on_id_released(discovery.id_released)
-    services.registry.add_listener(status_publisher(services.bus, urls))
-    services.health.add_check("cameras", discovery.health)
-    services.cameras = directory
+    registry.add_listener(status_publisher(bus, urls))
+    health.add_check("cameras", discovery.health)
     return CamerasRoom(sup, directory, discovery, scanner, urls)
