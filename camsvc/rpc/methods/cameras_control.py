@@ -1,7 +1,7 @@
 """Camera control methods (spec §4 "Streaming and external sources"): stream leases, external streams,
 external stream discovery.
 
-Handlers translate params into :class:`~camsvc.cameras.directory.CameraDirectory` / camera actor calls and
+Handlers translate params into ``services.cameras`` (:class:`~camsvc.services.CamerasApi`) / camera actor calls and
 results into the contract's shapes; the behaviour lives in :mod:`camsvc.cameras`.
 """
 
@@ -10,13 +10,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from ...cameras.directory import CameraDirectory
 from ...cameras.external import NAME_PATTERN, SCAN_INTERVAL_KEY, ExternalScanner, ExternalStream, ProbeResult
 from ...cameras.streaming import open_stream
 from ...cameras.views import StreamUrls
 from ...errors import Unsupported
 from ...health import iso, now_iso
 from ...security.roles import Role
+from ...services import CamerasApi
 from ..table import DEVICE, CallContext, Method, Param
 
 GROUP = "cameras"
@@ -24,7 +24,7 @@ GROUP = "cameras"
 STREAM_NAME_PATTERN = NAME_PATTERN.pattern
 
 
-def _cameras(ctx: CallContext) -> CameraDirectory:
+def _cameras(ctx: CallContext) -> CamerasApi:
     return ctx.services.cameras
 
 
@@ -124,7 +124,7 @@ async def get_external_streams(ctx: CallContext, params: dict[str, Any]) -> dict
     return {"external_streams": streams, "total_count": len(streams), "timestamp": now_iso()}
 
 
-def _found_object(directory: CameraDirectory, result: ProbeResult) -> dict[str, Any]:
+def _found_object(directory: CamerasApi, result: ProbeResult) -> dict[str, Any]:
     added = directory.external_stream(url=result.url)
     return {
         "stream_url": result.url,

@@ -10,9 +10,9 @@ from typing import Any
 
 from ...errors import InvalidParams
 from ...media.recordings import start_result, stop_result
-from ...media.service import MediaService
 from ...media.snapshots import snapshot_result
 from ...security.roles import Role
+from ...services import MediaApi
 from ...storage.files import FileKind
 from ..table import DEVICE, CallContext, Method, Param
 
@@ -25,7 +25,7 @@ OFFSET = Param("offset", "integer", default=0, minimum=0, description="Files to 
 LIST_DEVICE = Param("device", "string", description="Only this camera's files", max_length=64)
 
 
-def _media(ctx: CallContext) -> MediaService:
+def _media(ctx: CallContext) -> MediaApi:
     return ctx.services.media
 
 
