@@ -99,7 +99,10 @@ class ServerConfig:
         16, "Requests one connection may have in flight at once; more wait their turn."
     )
     outbound_queue: Annotated[int, Range(1, None)] = doc(
-        1024, "Messages queued to one client; a client whose queue is full is closed with 1008."
+        1024, "Frames (answers, notifications, pongs) queued to one client; a client whose queue is full is closed with 1008."
+    )
+    outbound_queue_bytes: Annotated[int, Range(65536, None)] = doc(
+        8388608, "Bytes queued to one client; a client whose queue holds more is closed with 1008."
     )
     ping_interval: Positive = doc(30.0, "Seconds between keepalive pings.")
     missed_pongs: Annotated[int, Range(1, None)] = doc(2, "Peers missing this many pongs are dropped.")

@@ -34,11 +34,15 @@ The same table answers `rpc.discover` with an OpenRPC 1.x document.
 
 - WebSocket at `ws://HOST:8002/ws` (`server.port`, `server.ws_path`); `wss://` when `server.tls_cert` and
   `server.tls_key` are set. Text frames of UTF-8 JSON; a binary frame closes the connection with **1003**.
-- Limits (config `server.*`): messages up to `max_message_bytes` (default 1 MiB; larger → close **1009**);
+- Limits (config `server.*`): messages up to `max_message_bytes` (default 1 MiB; larger → close **1009**), in
+  at most 4096 frames when fragmented (more → close **1009**);
   at most `max_connections` (further connections are accepted and closed at once with **1013**, try again later);
   `max_concurrent_requests` requests of one connection run at once (more wait their turn; a slow method never
-  blocks a fast one); `outbound_queue` messages may wait for a client — a client that does not read fast
-  enough is closed with **1008** and nobody else waits for it.
+  blocks a fast one); at most `outbound_queue` frames (1024) and `outbound_queue_bytes` bytes (8 MiB) may wait
+  for a client, pongs included — a client that does not read fast enough is closed with **1008** and nobody
+  else waits for it.
+- Input the server refuses gets a close frame with its code before the connection ends: **1002** (malformed
+  frame), **1007** (text that is not UTF-8), **1003** (binary), **1009** (too big).
 - Keepalive: the server pings every `ping_interval` seconds (30) and drops a peer that missed `missed_pongs` (2)
   pongs (close **1001**). Clients' own pings are answered.
 - `security.allowed_origins`: when set, a browser connection whose `Origin` is not listed is refused with HTTP 403

@@ -1,32 +1,43 @@
 """One WebSocket client: a reader task, a bounded outbound queue and a writer task.
 
-The socket layer drives ``wsproto`` (the HTTP upgrade) and our own frame parser
-(frames.py, the data path) directly over a trio stream (plain TCP or TLS). Measured against trio-websocket on this service's hot path (closed-loop ping
-at 50 connections), trio-websocket's own echo server reached ~3.6-4.0k msg/s while
-the same JSON-RPC layering on raw wsproto reached ~6k msg/s: trio-websocket puts
-every message through an extra task and channel, and its send lock allows no
+The socket layer drives ``wsproto`` (the HTTP upgrade, through its public API) and
+our own frame parser (frames.py, the data path) directly over a trio stream (plain
+TCP or TLS). Measured against trio-websocket on this service's hot path (closed-loop
+ping at 50 connections), trio-websocket's own echo server reached ~3.6-4.0k msg/s
+while the same JSON-RPC layering on raw wsproto reached ~6k msg/s: trio-websocket
+puts every message through an extra task and channel, and its send lock allows no
 write coalescing. The actor shape of the design is kept:
 
 - the reader parses frames, answers control frames, and hands each message to
   the dispatcher: ``inline`` methods (``ping``...) are answered on the reader,
   the others run in their own task, at most ``server.max_concurrent_requests``
   at once per connection (a slow snapshot never blocks a ping);
-- every outgoing frame (responses, event notifications, pongs, close) goes
-  through one queue of at most ``server.outbound_queue`` messages; the writer
-  sends everything queued with one ``send_all``. A full queue means the client is
-  not keeping up: it is closed with 1008 and nobody else waits for it.
+- an answer is written straight to the socket when nothing is queued and the
+  socket takes it at once (direct_socket.py); everything else (notifications,
+  pongs, what did not fit) waits in one queue that a writer task, started only
+  while something waits, sends with one ``send_all``;
+- that queue is bounded by ``server.outbound_queue`` frames and
+  ``server.outbound_queue_bytes`` bytes, control frames included. Over either, the
+  client is not reading: it is closed with 1008 and nobody else waits for it. Only
+  our close frame may pass the bound: it is the last frame a connection ever queues.
+  With what the writer has in hand, one connection holds at most twice the byte
+  bound plus one frame.
 
 Frames are built by frames.py (server frames are unmasked, so one notification
 frame is shared by every connection); the connection keeps the closing-handshake
 state (``_state``) wsproto kept before. All frames of one receive are handled in
-one pass and the answers they produce leave in one write (``_hold``).
+one pass and the answers they produce leave in one write (``_hold``). Input the
+parser refuses (1002, 1007, 1009, and 1003 for binary) fails the connection as
+RFC 6455 §7.1.7 asks: our close frame with the code goes out first, then the
+socket is half-closed and the peer's remaining bytes drained (bounded by
+CLOSE_TIMEOUT), so the close frame is not lost to a reset.
 """
 
 from __future__ import annotations
 
 import collections
 import logging
-import os
+import re
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -36,6 +47,7 @@ from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
 from ..security.identity import Identity
 from . import frames
+from .direct_socket import DirectSocket
 from .dispatch import Prepared
 from .frames import FrameReader, close_frame, ping_frame, pong_frame, text_frame
 from .ratelimit import TokenBucket
@@ -45,15 +57,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("camsvc.rpc.connection")
 
-RECEIVE_BYTES = 65536
-#: write answers straight to the socket when nothing is queued (see Connection.send_frame);
-#: a switch so the benchmark can measure the queued-only path it replaced
-DIRECT_SEND = True
-#: run ``inline`` methods on the reader task (see Connection._on_message); a switch for the benchmark
-INLINE_METHODS = True
-#: start the writer task only while something is queued (idle connections then hold one task,
-#: not two); a switch so the benchmark can measure the always-running writer it replaced
-LAZY_WRITER = True
 #: how long a closing handshake may take before the socket is simply closed
 CLOSE_TIMEOUT = 2.0
 HANDSHAKE_TIMEOUT = 10.0
@@ -61,6 +64,8 @@ HANDSHAKE_TIMEOUT = 10.0
 #: frames of one receive whose answers may be held back for one write; beyond this they are flushed
 HOLD_MAX = 64
 OPEN, LOCAL_CLOSING, REMOTE_CLOSING, CLOSED = 0, 1, 2, 3
+#: the blank line that ends an HTTP request head (h11 accepts bare LF line ends too)
+_HEAD_END = re.compile(rb"\n\r?\n")
 
 # close codes (RFC 6455 §7.4.1)
 NORMAL, GOING_AWAY, UNSUPPORTED_DATA, POLICY, TOO_BIG, TRY_AGAIN = 1000, 1001, 1003, 1008, 1009, 1013
@@ -92,8 +97,9 @@ class Connection:
     # Slots: ten thousand idle connections are the scale target; every object and dict counts.
     __slots__ = (
         "server", "stream", "id", "address", "host", "identity", "topics", "bucket", "unanswered_pings",
-        "close_code", "_reader", "_state", "_hold", "_out", "_queued", "_limit", "_max_message", "_wake", "_closing", "_writing",
-        "_fd", "_trailing", "_writer_running", "_writer_exited", "_slots", "_read_scope", "_nursery",
+        "close_code", "_reader", "_state", "_hold", "_out", "_queued", "_queued_bytes", "_limit", "_limit_bytes",
+        "_max_message", "_closing", "_writing", "_partial", "_socket", "_trailing", "_writer_running", "_writer_exited",
+        "_slots", "_read_scope", "_nursery",
     )
 
     def __init__(self, server: RpcServer, stream: trio.abc.Stream, conn_id: str) -> None:
@@ -116,15 +122,17 @@ class Connection:
         #: while the reader handles one receive, answers are queued, not written (one write per receive)
         self._hold = False
         self._out: collections.deque[bytes] = collections.deque()
+        #: frames and bytes in ``_out`` (what the writer has taken no longer counts)
         self._queued = 0
+        self._queued_bytes = 0
         self._limit = cfg.outbound_queue
+        self._limit_bytes = cfg.outbound_queue_bytes
         self._max_message = cfg.max_message_bytes
-        #: wakes an always-running writer (LAZY_WRITER off); None while nobody waits on it
-        self._wake: trio.Event | None = None
         self._closing = False
         self._writing = False
-        #: the plain TCP socket's descriptor for direct writes (-1: TLS, or closed)
-        self._fd = stream.socket.fileno() if isinstance(stream, trio.SocketStream) else -1
+        #: ``_out[0]`` is the rest of a frame already partly written: it must go, whatever is discarded
+        self._partial = False
+        self._socket = DirectSocket(stream)
         #: bytes that arrived right behind the upgrade request
         self._trailing = b""
         self._writer_running = False
@@ -162,68 +170,78 @@ class Connection:
         """
         if self._closing:
             return
-        if self._queued >= self._limit:
-            self.server.stats.closed_by_server["slow_consumer"] += 1
-            log.warning("client not keeping up; closing", extra={"connection": self.id, "queued": self._queued})
-            self.close(POLICY, "outbound queue full", discard=True)
+        if self._queue_full():
             return
-        if not self._enqueue(frame, direct):
-            self._queued += 1
+        self._enqueue(frame, direct)
 
-    def _enqueue(self, data: bytes, direct: bool) -> bool:
-        """Write ``data`` now (``direct`` and the socket idle and willing: True) or queue it for the writer."""
+    def _queue_full(self) -> bool:
+        """True (and the client closed with 1008) when its queue is at either bound."""
+        if self._queued < self._limit and self._queued_bytes < self._limit_bytes:
+            return False
+        self.server.stats.closed_by_server["slow_consumer"] += 1
+        log.warning(
+            "client not keeping up; closing",
+            extra={"connection": self.id, "queued": self._queued, "queued_bytes": self._queued_bytes},
+        )
+        self.close(POLICY, "outbound queue full", discard=True)
+        return True
+
+    def _enqueue(self, data: bytes, direct: bool, frames: int = 1) -> None:
+        """Write ``data`` (``frames`` frames) now when ``direct`` and the socket is idle and willing, else queue it."""
         if self._hold:
             # The reader is handling one receive: everything joins the queue in order and
             # leaves in one write when it is done (_flush_out).
             self._out.append(data)
+            self._queued += frames
+            self._queued_bytes += len(data)
             if len(self._out) >= HOLD_MAX:
                 self._hold = False
                 self._flush_out()
                 self._hold = True
-            return False
-        if direct and DIRECT_SEND and self._fd >= 0 and not self._out and not self._writing:
-            try:
-                sent = os.write(self._fd, data)
-            except (BlockingIOError, InterruptedError):
-                sent = 0
-            except OSError:
-                sent = 0  # a broken socket: the writer finds out and ends the connection
+            return
+        if direct and not self._out and not self._writing:
+            sent = self._socket.try_write(data)
             if sent == len(data):
-                return True
-            data = data[sent:]
+                return
+            if sent:
+                data = data[sent:]
+                self._partial = True
         self._out.append(data)
-        if self._writer_running:
-            if self._wake is not None:
-                self._wake.set()
-        elif self._nursery is not None:
+        self._queued += frames
+        self._queued_bytes += len(data)
+        if not self._writer_running and self._nursery is not None:
             # The writer exists while there is something to write (idle connections hold no task for it).
             self._writer_running = True
             self._writer_exited = trio.Event()
             self._nursery.start_soon(self._writer)
-        return False
 
     def _flush_out(self) -> None:
         """Write everything queued now, in one write, unless the writer has it in hand."""
         out = self._out
-        if not out:
-            return
-        if self._writer_running:
-            if self._wake is not None:
-                self._wake.set()
+        if not out or self._writer_running:
             return
         data = b"".join(out) if len(out) > 1 else out[0]
+        frames = self._queued
         out.clear()
-        if self._enqueue(data, direct=True):
-            self._queued = 0
+        self._queued = self._queued_bytes = 0
+        self._partial = False
+        self._enqueue(data, True, frames)
 
     def _send_control(self, frame: bytes, *, closing: bool = False) -> None:
-        """Queue a control frame; ping/pong only while OPEN, close while OPEN or answering the peer's."""
+        """Queue a control frame; ping/pong only while OPEN, close while OPEN or answering the peer's.
+
+        Pings and pongs count against the queue's bounds like any frame (a peer that sends
+        pings and reads nothing is closed with 1008); the close frame is the last frame the
+        connection sends, so it alone may go past them.
+        """
         state = self._state
         if self._reader is None or not (state == OPEN or (closing and state == REMOTE_CLOSING)):
             return  # the connection is already past the point where this frame may be sent
         if closing:
             self._state = LOCAL_CLOSING if state == OPEN else CLOSED
-        self._enqueue(frame, direct=True)
+        elif self._queue_full():
+            return
+        self._enqueue(frame, True)
 
     def ping(self) -> None:
         """Keepalive tick: drop the peer after ``missed`` unanswered pings, else ping it."""
@@ -242,27 +260,27 @@ class Connection:
             return
         self.close_code = code
         if discard:
-            self._out.clear()
-            self._queued = 0
+            out = self._out
+            rest = out[0] if self._partial else b""
+            out.clear()
+            self._queued = self._queued_bytes = 0
+            if rest:  # cutting a frame short would turn our close frame into part of its payload
+                out.append(rest)
+                self._queued, self._queued_bytes = 1, len(rest)
         self._send_control(close_frame(code, reason), closing=True)
         self._closing = True
         self._read_scope.deadline = min(self._read_scope.deadline, trio.current_time() + CLOSE_TIMEOUT)
 
     async def _writer(self) -> None:
-        """Send everything queued, coalesced; ends when the queue is empty (LAZY_WRITER) or closed."""
+        """Send everything queued, coalesced; ends when the queue is empty."""
         stream = self.stream
         out = self._out
         try:
-            while True:
-                if not out:
-                    if self._closing or LAZY_WRITER:
-                        return
-                    self._wake = trio.Event()
-                    await self._wake.wait()
-                    continue
+            while out:
                 data = b"".join(out) if len(out) > 1 else out[0]
                 out.clear()
-                self._queued = 0
+                self._queued = self._queued_bytes = 0
+                self._partial = False
                 self._writing = True
                 await stream.send_all(data)
                 self._writing = False
@@ -270,6 +288,7 @@ class Connection:
             self._closing = True
             self._read_scope.cancel()
         finally:
+            self._writing = False
             self._writer_running = False
             if self._writer_exited is not None:
                 self._writer_exited.set()
@@ -281,96 +300,98 @@ class Connection:
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
-                if not await self._handshake():
+                reader = await self._handshake()
+                if reader is None:
                     nursery.cancel_scope.cancel()
                     return
-                if not LAZY_WRITER:
-                    self._writer_running = True
-                    self._writer_exited = trio.Event()
-                    nursery.start_soon(self._writer)
                 with self._read_scope:
-                    await self._read_loop()
-                if not self._closing:
-                    self._closing = True
-                    if self._wake is not None:
-                        self._wake.set()
+                    await self._read_loop(reader, nursery)
+                self._closing = True
                 # Let the writer flush what is queued (a close reply), bounded.
                 if self._writer_running and self._writer_exited is not None:
                     with trio.move_on_after(CLOSE_TIMEOUT):
                         await self._writer_exited.wait()
+                if self._state == LOCAL_CLOSING:  # our close frame went unanswered
+                    with trio.move_on_after(CLOSE_TIMEOUT):
+                        await self._drain()
                 nursery.cancel_scope.cancel()
         finally:
             self._nursery = None
             self._closing = True
-            self._fd = -1  # never write to a descriptor number the OS may hand to someone else
+            self._socket.detach()  # never write to a descriptor number the OS may hand to someone else
             await trio.aclose_forcefully(self.stream)
 
-    async def _receive(self) -> bytes:
-        try:
-            return bytes(await self.stream.receive_some(RECEIVE_BYTES))
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            return b""
+    async def _drain(self) -> None:
+        """After a close frame of ours the peer did not answer: half-close, then read until it closes too.
 
-    async def _receive_frames(self) -> bytes:
-        """The next bytes from the peer (b"": closed).
-
-        On plain TCP this waits for readability and then reads once: a receive_some tries
-        the read first, and on a request/answer connection that try nearly always fails
-        (the next request is not there yet right after the answer), a wasted system call
-        per message. Waiting first keeps one read per message and a checkpoint per read.
+        Closing a socket whose receive buffer holds unread bytes sends a reset, and a reset
+        discards what is still queued to send, our close frame with it (a failed peer is
+        often still sending). The half-close lets a peer that waits for the server to close
+        first (RFC 6455 §7.1.1) see that we are done.
         """
-        fd = self._fd
-        if fd < 0:
-            return await self._receive()
-        try:
-            await trio.lowlevel.wait_readable(fd)
-            return os.read(fd, RECEIVE_BYTES)
-        except (BlockingIOError, InterruptedError):
-            return await self._receive()  # woken without data after all: the general path
-        except (OSError, trio.ClosedResourceError):
-            return b""
+        if isinstance(self.stream, trio.abc.HalfCloseableStream):
+            try:
+                await self.stream.send_eof()
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                return
+        while await self._socket.receive():
+            pass
 
-    async def _handshake(self) -> bool:
-        """The HTTP upgrade: path, Origin and connection-count checks. True when accepted."""
+    async def _read_request(self, ws: WSConnection) -> Request | None:
+        """Feed the upgrade request to wsproto; the bytes behind its head go to ``_trailing``.
+
+        wsproto's server side keeps bytes that arrive right behind the request (a client that
+        sends frames without waiting for the 101) to itself, so the head is cut off here and
+        only the head is fed to it.
+        """
+        head = bytearray()
+        while True:
+            data = await self._socket.receive()
+            if not data:
+                return None
+            seen = len(head)
+            head += data
+            end = _HEAD_END.search(head, max(0, seen - 2))
+            if end is not None:
+                self._trailing = bytes(head[end.end():])
+                data = data[: len(data) - len(self._trailing)]
+            try:
+                ws.receive_data(data)
+            except RemoteProtocolError as exc:
+                await self._reject_raw(ws, exc.event_hint)
+                return None
+            for event in ws.events():
+                if isinstance(event, Request):
+                    return event
+            if end is not None:  # a complete head that is no upgrade request
+                await self._reject(ws, 400, "bad WebSocket upgrade request")
+                return None
+
+    async def _handshake(self) -> FrameReader | None:
+        """The HTTP upgrade: path, Origin and connection-count checks; the frame reader when accepted."""
         ws = WSConnection(ConnectionType.SERVER)
         request: Request | None = None
         with trio.move_on_after(HANDSHAKE_TIMEOUT):
-            while request is None:
-                data = await self._receive()
-                if not data:
-                    return False
-                try:
-                    ws.receive_data(data)
-                except RemoteProtocolError as exc:
-                    await self._reject_raw(ws, exc.event_hint)
-                    return False
-                for event in ws.events():
-                    if isinstance(event, Request):
-                        request = event
-                        break
+            request = await self._read_request(ws)
         if request is None:
-            return False
+            return None
         cfg = self.server.config
         path = request.target.split("?", 1)[0]
         if path != cfg.server.ws_path:
             await self._reject(ws, 404, "no WebSocket endpoint at this path")
-            return False
+            return None
         origin = next((v.decode("latin-1") for k, v in request.extra_headers if k.lower() == b"origin"), None)
         allowed = cfg.security.allowed_origins
         if allowed and origin is not None and origin not in allowed:
             self.server.stats.closed_by_server["origin"] += 1
             await self._reject(ws, 403, "origin not allowed")
-            return False
+            return None
         self.host = _host_only(request.host)
         try:
             await self.stream.send_all(ws.send(AcceptConnection()))
         except (trio.BrokenResourceError, trio.ClosedResourceError):
-            return False
-        self._reader = FrameReader(self._max_message)
-        # Bytes that came right behind the upgrade request (a client that does not wait for the
-        # 101) stay in h11's buffer: wsproto's server side does not pass them on, so we do.
-        h11_conn = getattr(ws.handshake, "_h11_connection", None)
-        self._trailing = bytes(h11_conn.trailing_data[0]) if h11_conn is not None else b""
+            return None
+        reader = self._reader = FrameReader(self._max_message)
         if not self.server.admit(self):
             # Over max_connections: the handshake completes so the client sees a proper 1013.
             self.server.stats.closed_by_server["max_connections"] += 1
@@ -380,8 +401,8 @@ class Connection:
                     await self.stream.send_all(data)
                 except (trio.BrokenResourceError, trio.ClosedResourceError):
                     pass
-            return False
-        return True
+            return None
+        return reader
 
     async def _reject(self, ws: WSConnection, status: int, text: str) -> None:
         body = text.encode()
@@ -398,9 +419,7 @@ class Connection:
         if isinstance(hint, RejectConnection):
             await self._reject(ws, hint.status_code, "bad WebSocket upgrade request")
 
-    async def _read_loop(self) -> None:
-        reader = self._reader
-        assert reader is not None
+    async def _read_loop(self, reader: FrameReader, nursery: trio.Nursery) -> None:
         data, self._trailing = self._trailing, b""
         while True:
             if data:
@@ -408,21 +427,21 @@ class Connection:
                     return  # data after the closing handshake
                 self._hold = True
                 try:
-                    if not await self._on_frames(reader.feed(data)):
+                    if not await self._on_frames(reader.feed(data), nursery):
                         return
                 finally:
                     self._hold = False
                     self._flush_out()
-            data = await self._receive_frames()
+            data = await self._socket.receive()
             if not data:
                 return
 
-    async def _on_frames(self, events: list[Any]) -> bool:
+    async def _on_frames(self, events: list[Any], nursery: trio.Nursery) -> bool:
         """Handle the frames of one receive; False when the connection is done reading."""
         for event in events:
             if type(event) is str:
                 if not self._closing:
-                    await self._on_message(event)
+                    await self._on_message(event, nursery)
                 continue
             kind = event[0]
             if kind == frames.PONG:
@@ -439,37 +458,38 @@ class Connection:
                 if code not in (NORMAL, GOING_AWAY, 1005):
                     self.close_code = self.close_code or code
                 return False
-            elif kind == frames.FAIL:
-                # A malformed frame (1002) or text that is not UTF-8 (1007): the socket is simply closed.
-                self.close_code = self.close_code or event[1]
-                return False
-            elif kind == frames.BINARY:
-                self.close(UNSUPPORTED_DATA, "binary frames are not supported; send JSON text", discard=True)
-                return False
-            else:  # TOO_BIG
-                self.close(TOO_BIG, f"message larger than {self._max_message} bytes", discard=True)
+            else:
+                # Input we refuse: a malformed frame (1002), text that is not UTF-8 (1007),
+                # a binary frame (1003) or a message too big (1009). Fail the connection.
+                if kind == frames.FAIL:
+                    code, reason = event[1], event[2]
+                elif kind == frames.BINARY:
+                    code, reason = UNSUPPORTED_DATA, "binary frames are not supported; send JSON text"
+                else:
+                    code, reason = TOO_BIG, event[1]
+                self.close(code, reason, discard=True)
                 return False
         return True
 
-    async def _on_message(self, text: str) -> None:
+    async def _on_message(self, text: str, nursery: trio.Nursery) -> None:
         server = self.server
         prepared = server.dispatcher.prepare(self, text)
         calls = prepared.calls
         if not calls:
             self.send_text(prepared.answer)
             return
-        if not prepared.batch and calls[0].method.inline and INLINE_METHODS:
+        if not prepared.batch and calls[0].method.inline:
             self.send_text(await server.dispatcher.run(calls[0]))
             return
-        if self._slots is None:
-            self._slots = trio.Semaphore(server.config.server.max_concurrent_requests)
-        if not self._slots.value:
+        slots = self._slots
+        if slots is None:
+            slots = self._slots = trio.Semaphore(server.config.server.max_concurrent_requests)
+        if not slots.value:
             self._flush_out()  # about to wait for a free slot: what is answered so far goes now
-        await self._slots.acquire()
-        assert self._nursery is not None
-        self._nursery.start_soon(self._run, prepared)
+        await slots.acquire()
+        nursery.start_soon(self._run, prepared, slots)
 
-    async def _run(self, prepared: Prepared) -> None:
+    async def _run(self, prepared: Prepared, slots: trio.Semaphore) -> None:
         try:
             dispatcher = self.server.dispatcher
             if not prepared.batch:
@@ -487,5 +507,4 @@ class Connection:
                     nursery.start_soon(one, index)
             self.send_text(prepared.assemble(results))
         finally:
-            assert self._slots is not None
-            self._slots.release()
+            slots.release()

@@ -9,8 +9,11 @@ unmasks with one big-integer XOR.
 Its verdicts are wsproto's, checked by a differential test (tests/rpc/test_frames.py):
 the same close codes for the same malformed input (1002 for protocol errors, 1007
 for invalid UTF-8), control frames allowed between fragments, the close payload
-rules. One deliberate difference: a message whose declared size already makes it
-too big is refused when its header arrives, not after its bytes have been read.
+rules. Two deliberate differences: a message whose declared size already makes it
+too big is refused when its header arrives, not after its bytes have been read; and
+one message may come in at most :data:`MAX_FRAGMENTS` frames (wsproto has no such
+limit), so zero-length continuation frames cannot grow a message's bookkeeping
+without end. Both are refused as too big (1009).
 
 Server → client frames are never masked and we negotiate no extensions, so a
 text frame is a fixed function of its payload: one notification frame can be
@@ -28,6 +31,10 @@ from typing import Any
 PING, PONG, CLOSE, FAIL, BINARY, TOO_BIG = range(6)
 
 PROTOCOL_ERROR, INVALID_DATA, NO_STATUS = 1002, 1007, 1005
+#: frames one fragmented message may take. Clients that fragment at all use pieces of some KiB,
+#: so a 1 MiB message needs a few hundred; the cap bounds a message's bookkeeping, which the
+#: byte cap alone does not do when the frames are empty.
+MAX_FRAGMENTS = 4096
 _KNOWN_CLOSE_CODES = frozenset((1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013))
 _LOCAL_ONLY = frozenset((1005, 1006, 1015))
 _OPCODES = frozenset((0x0, 0x1, 0x2, 0x8, 0x9, 0xA))
@@ -93,35 +100,49 @@ def _close_payload(payload: bytes) -> tuple[Any, ...]:
     return (CLOSE, code, reason)
 
 
+class _Message:
+    """An unfinished fragmented text message: its decoded pieces and what it has taken so far."""
+
+    __slots__ = ("parts", "decoder", "size", "frames")
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.decoder = _utf8_decoder()
+        self.size = 0
+        self.frames = 0
+
+
 class FrameReader:
     """Client → server frames in, events out.
 
     :meth:`feed` returns, in order, each complete text message as ``str`` and the other
     events as tuples: ``(PING, payload)``, ``(PONG,)``, ``(CLOSE, code, reason)`` (the
     peer's close; 1005 when it gave no code), ``(FAIL, code, why)`` (malformed input),
-    ``(BINARY,)`` and ``(TOO_BIG,)`` (a message over ``max_message`` characters). After
-    any of the last four the reader is ``done`` and ignores further input.
+    ``(BINARY,)`` and ``(TOO_BIG, why)`` (a message over ``max_message`` characters or
+    :data:`MAX_FRAGMENTS` frames). After any of the last four the reader is ``done`` and
+    ignores further input.
     """
 
-    __slots__ = ("_buf", "_max", "_bytes_cap", "_parts", "_decoder", "_size", "done")
+    __slots__ = ("_buf", "_max", "_bytes_cap", "_message", "done")
 
     def __init__(self, max_message: int) -> None:
         self._buf: bytes | bytearray = b""
         self._max = max_message
         # A character is at most 4 bytes: beyond this many bytes a message is too long whatever it holds.
         self._bytes_cap = 4 * max_message
-        #: decoded fragments of an unfinished fragmented text message (None: no message open)
-        self._parts: list[str] | None = None
-        self._decoder: codecs.IncrementalDecoder | None = None
-        self._size = 0
+        #: the unfinished fragmented text message (None: no message open)
+        self._message: _Message | None = None
         self.done = False
+
+    @property
+    def _too_big(self) -> str:
+        return f"message larger than {self._max} characters"
 
     def _stop(self, events: list[Any], event: tuple[Any, ...]) -> list[Any]:
         events.append(event)
         self.done = True
         self._buf = b""
-        self._parts = None
-        self._decoder = None
+        self._message = None
         return events
 
     def feed(self, data: bytes) -> list[Any]:
@@ -170,49 +191,50 @@ class FrameReader:
                 return self._stop(events, (FAIL, PROTOCOL_ERROR, "Reserved bit set unexpectedly"))
             if not b1 & 0x80:
                 return self._stop(events, (FAIL, PROTOCOL_ERROR, "server received unexpected unmasked frame"))
+            message = self._message
             if not control:
                 if opcode == 0:
-                    if self._parts is None:
+                    if message is None:
                         return self._stop(events, (FAIL, PROTOCOL_ERROR, "unexpected CONTINUATION"))
-                elif self._parts is not None:
+                    if message.frames >= MAX_FRAGMENTS:
+                        return self._stop(events, (TOO_BIG, f"message in more than {MAX_FRAGMENTS} frames"))
+                elif message is not None:
                     return self._stop(events, (FAIL, PROTOCOL_ERROR, f"expected CONTINUATION, got {opcode:#x}"))
                 elif opcode == 2:
                     return self._stop(events, (BINARY,))
-                if self._size + n > self._bytes_cap:
-                    return self._stop(events, (TOO_BIG,))
+                if (message.size if message is not None else 0) + n > self._bytes_cap:
+                    return self._stop(events, (TOO_BIG, self._too_big))
             start = head + 4
             stop = start + n
             if stop > end:
                 break
             payload = unmask(buf[start:stop], buf[head:start])
             pos = stop
-            if opcode == 1:
-                if fin:
+            if opcode <= 1:
+                if opcode == 1 and fin:
                     try:
                         text = payload.decode("utf-8")
                     except UnicodeDecodeError as exc:
                         return self._stop(events, (FAIL, INVALID_DATA, str(exc)))
                     if n > self._max and len(text) > self._max:
-                        return self._stop(events, (TOO_BIG,))
+                        return self._stop(events, (TOO_BIG, self._too_big))
                     events.append(text)
                     continue
-                self._decoder = _utf8_decoder()
-                self._parts = []
-                self._size = 0
-            if opcode <= 1:
-                assert self._parts is not None and self._decoder is not None
+                if message is None:  # a text frame that opens a fragmented message (checked above)
+                    message = self._message = _Message()
                 try:
-                    self._parts.append(self._decoder.decode(payload, bool(fin)))
+                    piece = message.decoder.decode(payload, bool(fin))
                 except UnicodeDecodeError as exc:
                     return self._stop(events, (FAIL, INVALID_DATA, str(exc)))
-                self._size += n
+                if piece:
+                    message.parts.append(piece)
+                message.size += n
+                message.frames += 1
                 if fin:
-                    text = "".join(self._parts)
-                    self._parts = None
-                    self._decoder = None
-                    size, self._size = self._size, 0
-                    if size > self._max and len(text) > self._max:
-                        return self._stop(events, (TOO_BIG,))
+                    self._message = None
+                    text = "".join(message.parts)
+                    if message.size > self._max and len(text) > self._max:
+                        return self._stop(events, (TOO_BIG, self._too_big))
                     events.append(text)
             elif opcode == 0x9:
                 events.append((PING, payload))

@@ -149,15 +149,16 @@ def test_a_frame_split_byte_by_byte_is_reassembled() -> None:
 
 def test_size_limit_counts_characters_and_refuses_declared_giants_early() -> None:
     limit = 1024
+    too_big = (frames.TOO_BIG, "message larger than 1024 characters")
     assert FrameReader(limit).feed(client_frame(1, ("é" * limit).encode())) == ["é" * limit]  # 2048 bytes, 1024 chars
-    assert FrameReader(limit).feed(client_frame(1, b"x" * (limit + 1))) == [(frames.TOO_BIG,)]
+    assert FrameReader(limit).feed(client_frame(1, b"x" * (limit + 1))) == [too_big]
     # Only the header of a 1 GiB frame has arrived: refused without waiting for its bytes.
     header = bytes((0x81, 0xFF)) + struct.pack("!Q", 1 << 30) + b"mask"
     reader = FrameReader(limit)
-    assert reader.feed(header) == [(frames.TOO_BIG,)]
+    assert reader.feed(header) == [too_big]
     assert reader.done and reader.feed(client_frame(1, b"late")) == []
     fragmented = client_frame(1, b"x" * 600, fin=False) + client_frame(0, b"y" * 600)
-    assert FrameReader(limit).feed(fragmented) == [(frames.TOO_BIG,)]
+    assert FrameReader(limit).feed(fragmented) == [too_big]
 
 
 def test_unmask_round_trips_every_length() -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import trio
+import trio.testing
 import wsproto
 from trio_websocket import ConnectionClosed, ConnectionRejected, open_websocket_url
 from wsproto.events import AcceptConnection, CloseConnection, Ping, Request
@@ -160,3 +161,21 @@ async def test_frame_sent_right_behind_the_upgrade_request_is_answered(service: 
                 client.receive_data(await stream.receive_some(4096))
                 messages += [e.data for e in client.events() if isinstance(e, wsproto.events.TextMessage)]
     assert messages == ['{"jsonrpc":"2.0","id":5,"result":"pong"}']
+
+
+async def test_frame_behind_an_upgrade_request_split_inside_its_blank_line(service: Service) -> None:
+    """The request head is cut off where it ends, even when its closing blank line spans two reads."""
+    stream = await trio.open_tcp_stream("127.0.0.1", service.extras["rpc"].bound_port)
+    async with stream:
+        client = wsproto.WSConnection(wsproto.ConnectionType.CLIENT)
+        upgrade = client.send(Request(host="127.0.0.1", target="/ws"))
+        assert upgrade.endswith(b"\r\n\r\n")
+        await stream.send_all(upgrade[:-2])  # the blank line's "\n" in one read, "\r\n" in the next
+        await trio.testing.wait_all_tasks_blocked()
+        await stream.send_all(upgrade[-2:] + masked_text_frame('{"jsonrpc":"2.0","id":6,"method":"ping"}'))
+        messages: list[str] = []
+        with trio.fail_after(5):
+            while not messages:
+                client.receive_data(await stream.receive_some(4096))
+                messages += [e.data for e in client.events() if isinstance(e, wsproto.events.TextMessage)]
+    assert messages == ['{"jsonrpc":"2.0","id":6,"result":"pong"}']

@@ -12,9 +12,11 @@ Each load also reports the server's CPU time per request and the rate that means
 for one fully used core (``capacity_per_core``): on a shared machine wall-clock
 throughput swings with other load, CPU per request much less.
 
-Prints one JSON object. Not part of the test suite.
+Prints one JSON object. Not part of the test suite. For before/after figures of a
+change, run it from a checkout of each side (the server imports camsvc from the
+checkout the script sits in).
 
-    /work/venv/bin/python tools/bench/bench_rpc.py [--duration 4] [--connections 1,50,500]
+    .venv/bin/python tools/bench/bench_rpc.py [--duration 4] [--connections 1,50,500]
 """
 
 from __future__ import annotations
@@ -37,23 +39,12 @@ CLIENT = str(REPO / "tools" / "bench" / "load_client.py")
 # ------------------------------------------------------------------ servers (child processes)
 
 
-def serve_camsvc(state: str, baseline: bool = False) -> None:
-    """The real service, one camera in the registry, limits opened for load.
-
-    ``baseline``: with the two dispatch hot-path optimisations switched off (every request
-    in a task of its own, every answer through the writer task), to measure what they bring.
-    """
+def serve_camsvc(state: str) -> None:
+    """The real service, one camera in the registry, limits opened for load."""
     sys.path.insert(0, str(REPO))
     import logging
 
     import trio
-
-    from camsvc.rpc import connection
-
-    if baseline:
-        connection.DIRECT_SEND = False
-        connection.INLINE_METHODS = False
-        connection.LAZY_WRITER = False
 
     from camsvc.security.roles import Role
     from tools.bench.bench_service import bench_camera, bench_service
@@ -139,12 +130,11 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--duration", type=float, default=4.0)
     p.add_argument("--connections", default="1,50,100,500")
-    p.add_argument("--serve", choices=["camsvc", "camsvc-baseline", "echo"], help=argparse.SUPPRESS)
-    p.add_argument("--no-baseline", action="store_true", help="skip the before-optimisation variant")
+    p.add_argument("--serve", choices=["camsvc", "echo"], help=argparse.SUPPRESS)
     p.add_argument("--state", help=argparse.SUPPRESS)
     args = p.parse_args()
-    if args.serve in ("camsvc", "camsvc-baseline"):
-        serve_camsvc(args.state, baseline=args.serve == "camsvc-baseline")
+    if args.serve == "camsvc":
+        serve_camsvc(args.state)
         return 0
     if args.serve == "echo":
         serve_echo()
@@ -165,10 +155,7 @@ def main() -> int:
             client_echo.wait()
 
         servers = {"echo_ceiling": start([PY, __file__, "--serve", "echo"])}
-        variants = ["camsvc"] if args.no_baseline else ["camsvc", "camsvc-baseline"]
-        for variant in variants:
-            Path(state, variant).mkdir()
-            servers[variant] = start([PY, __file__, "--serve", variant, "--state", str(Path(state, variant))])
+        servers["camsvc"] = start([PY, __file__, "--serve", "camsvc", "--state", state])
         try:
             echo_proc, echo = servers["echo_ceiling"]
             cam_list = '{"jsonrpc":"2.0","id":1,"method":"get_camera_list"}'
@@ -176,14 +163,12 @@ def main() -> int:
                 row: dict[str, Any] = {}
                 row["echo_ceiling"] = load(f"ws://127.0.0.1:{echo['port']}/ws", n, args.duration, ping, [], echo_proc.pid)
                 ceiling = row["echo_ceiling"]["throughput"] or 1
-                for variant in variants:
-                    proc, svc = servers[variant]
-                    auth = json.dumps({"jsonrpc": "2.0", "id": 0, "method": "authenticate", "params": {"auth_token": svc["token"]}})
-                    suffix = "" if variant == "camsvc" else "_baseline"
-                    row["ping" + suffix] = load(f"ws://127.0.0.1:{svc['port']}/ws", n, args.duration, ping, [], proc.pid)
-                    row["get_camera_list" + suffix] = load(f"ws://127.0.0.1:{svc['port']}/ws", n, args.duration, cam_list, [auth], proc.pid)
-                    row["ping_vs_echo" + suffix] = round(row["ping" + suffix]["throughput"] / ceiling, 3)
-                    row["get_camera_list_vs_echo" + suffix] = round(row["get_camera_list" + suffix]["throughput"] / ceiling, 3)
+                proc, svc = servers["camsvc"]
+                auth = json.dumps({"jsonrpc": "2.0", "id": 0, "method": "authenticate", "params": {"auth_token": svc["token"]}})
+                row["ping"] = load(f"ws://127.0.0.1:{svc['port']}/ws", n, args.duration, ping, [], proc.pid)
+                row["get_camera_list"] = load(f"ws://127.0.0.1:{svc['port']}/ws", n, args.duration, cam_list, [auth], proc.pid)
+                row["ping_vs_echo"] = round(row["ping"]["throughput"] / ceiling, 3)
+                row["get_camera_list_vs_echo"] = round(row["get_camera_list"]["throughput"] / ceiling, 3)
                 out["results"][str(n)] = row
         finally:
             for proc, _ in servers.values():

@@ -19,7 +19,7 @@ import attrs
 from ... import __version__
 from ...cameras.model import USB_ID, Camera, CameraStatus
 from ...cameras.views import StreamUrls, camera_object, camera_status_object, capabilities_object
-from ...errors import DependencyFailed, InvalidParams, NotFound, Unsupported
+from ...errors import AuthFailed, DependencyFailed, InvalidParams, NotFound, Unsupported
 from ...health import STATUS_COMPONENTS, iso, now_iso
 from ...security.roles import Role
 from ..protocol import Encoded
@@ -100,7 +100,8 @@ async def authenticate(ctx: CallContext, params: dict[str, Any]) -> dict[str, An
 
 async def refresh_token(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
     identity = ctx.identity
-    assert identity is not None  # the dispatcher checked the role
+    if identity is None:  # the dispatcher checks the role first; this only narrows the type
+        raise AuthFailed("auth_required", "authentication required")
     if identity.method != "jwt":
         raise Unsupported("refresh_token", reason="not_a_jwt_session", message="refresh_token needs a JWT session")
     token, expires = ctx.services.auth.issue_token(identity.user_id, identity.role)
