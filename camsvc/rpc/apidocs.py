@@ -68,8 +68,8 @@ The same table answers `rpc.discover` with an OpenRPC 1.x document.
   - Failures: -32001 with `reason` `invalid_token`, `token_expired`, `unknown_key` or `revoked_key`; the existing
     session (if any) is left as it was. A success replaces identity and role.
 - Expiry and key revocation are re-checked on every call: an expired session gets -32001 `token_expired`,
-  a revoked key -32001 `revoked_key` (also when revoked by `camsvc keys revoke` in another process: it takes
-  effect within about a second).
+  a revoked key -32001 `revoked_key`. Keys made or revoked by `camsvc keys ...` in another process take effect
+  at once (on the next use of the key).
 - `refresh_token` (JWT sessions) returns a new JWT for the same user and role with a fresh expiry
   (`security.jwt_expiry`) and extends the session to it. On an API-key session → -32030 `not_a_jwt_session`.
 - Compatibility: any method's params may carry `auth_token`; it is authenticated first (as `authenticate` would)

@@ -2,23 +2,32 @@
 
 Rows live in the state store (table ``api_keys``, room ``security``); the service
 keeps an in-memory copy so that checking a key, and re-checking its revocation on
-every call, costs a dict lookup. The copy is updated by this store's own writes at
-once, and by other processes' writes (``camsvc keys revoke`` while the service
-runs) through :meth:`ApiKeyStore.refresh_if_changed`, which the monitors actor calls
-every second (SQLite's ``data_version`` makes the no-change case one cheap query).
+every call, costs a dict lookup. Changes take effect at once, also when another
+process made them (``camsvc keys create`` / ``revoke`` while the service runs):
+every use of a key (:meth:`ApiKeyStore.lookup`, :meth:`ApiKeyStore.check`) first
+asks SQLite whether the database changed since the copy was loaded (``PRAGMA
+data_version``, a few microseconds) and reloads the copy when it did.
+
+That question is asked on the calling thread, the event loop, unlike every other
+state-store access, so that the per-call check stays synchronous and cheap. It uses
+a connection of its own that only reads, with no busy timeout: in WAL mode a reader
+never waits for a writer, and the version comes from the shared-memory index, not
+the disk. Should SQLite still answer "busy", the copy is used as it is until the
+next use. Every read of the copy goes through that check, so there is one way the
+copy changes, and a reload can never put back rows older than what was seen.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import re
 import secrets
 import sqlite3
 import time
 import types
-from collections.abc import Callable, Mapping
-from typing import TypeVar
+from collections.abc import Mapping
 
 import attrs
 
@@ -26,7 +35,7 @@ from ..errors import AuthFailed
 from ..storage.state import StateStore
 from .roles import Role
 
-T = TypeVar("T")
+log = logging.getLogger("camsvc.security.api_keys")
 
 PREFIX = "csk_"
 KEY_PATTERN = re.compile(r"csk_[A-Za-z0-9_-]{43}")
@@ -98,43 +107,51 @@ class ApiKeyStore:
     def __init__(self, store: StateStore) -> None:
         self._store = store
         self._keys: Mapping[str, ApiKey] = types.MappingProxyType({})
-        self._data_version: int | None = None
         store.ensure_schema("security", SCHEMA)
-        self._keys = self._store.run_sync(self._load)
+        #: the reading connection behind :meth:`_fresh` (see the module docstring)
+        self._watch = sqlite3.connect(store.path, timeout=0, isolation_level=None, check_same_thread=False)
+        self._watch.row_factory = sqlite3.Row
+        #: the watch connection's data_version when the copy was loaded (None: not yet)
+        self._watch_version: int | None = None
+        self._fresh()
+
+    def close(self) -> None:
+        self._watch.close()
 
     # ------------------------------------------------------------- reading
 
-    def _load(self, conn: sqlite3.Connection) -> Mapping[str, ApiKey]:
-        self._data_version = conn.execute("PRAGMA data_version").fetchone()[0]
-        return types.MappingProxyType({r["key_id"]: _row(r) for r in conn.execute("SELECT * FROM api_keys")})
+    def _fresh(self) -> Mapping[str, ApiKey]:
+        """The in-memory copy, reloaded first when the database changed since it was loaded."""
+        try:
+            version = int(self._watch.execute("PRAGMA data_version").fetchone()[0])
+            if version != self._watch_version:
+                # The version is read before the rows: a change after it is seen next time.
+                self._keys = types.MappingProxyType(
+                    {r["key_id"]: _row(r) for r in self._watch.execute("SELECT * FROM api_keys")}
+                )
+                self._watch_version = version
+        except sqlite3.Error as exc:
+            log.warning("API key store busy; using the copy in memory", extra={"error": str(exc)})
+        return self._keys
 
     def keys(self) -> list[ApiKey]:
-        return sorted(self._keys.values(), key=lambda k: k.created_at)
+        return sorted(self._fresh().values(), key=lambda k: k.created_at)
 
     def get(self, key_id: str) -> ApiKey | None:
-        return self._keys.get(key_id)
+        return self._fresh().get(key_id)
 
     async def refresh_if_changed(self) -> bool:
-        """Reload when another process changed the database; True when it did."""
-
-        def check(conn: sqlite3.Connection) -> Mapping[str, ApiKey] | None:
-            version = conn.execute("PRAGMA data_version").fetchone()[0]
-            if version == self._data_version:
-                return None
-            return self._load(conn)
-
-        fresh = await self._store.run(check)
-        if fresh is not None:
-            self._keys = fresh
-            return True
-        return False
+        """Reload when the database changed; True when it did. (Every use of a key checks this
+        itself; a periodic call only keeps the copy in memory small to reload.)"""
+        before = self._keys
+        return self._fresh() is not before
 
     def lookup(self, key: str, *, now: float | None = None) -> ApiKey:
         """The stored key for ``key``, or AuthFailed(unknown_key | revoked_key | token_expired)."""
         if not KEY_PATTERN.fullmatch(key):
             raise AuthFailed("invalid_token", "not an API key")
         digest = _digest(key)
-        record = self._keys.get(digest[:16])
+        record = self._fresh().get(digest[:16])
         # The id narrows the search; the full hash is then compared in constant time.
         if record is None or not hmac.compare_digest(record.hash, digest):
             raise AuthFailed("unknown_key", "unknown API key")
@@ -143,7 +160,7 @@ class ApiKeyStore:
 
     def check(self, key_id: str, *, now: float | None = None) -> None:
         """Re-check a key of a live session: still present, not revoked, not expired."""
-        record = self._keys.get(key_id)
+        record = self._fresh().get(key_id)
         if record is None:
             raise AuthFailed("unknown_key", "API key no longer exists")
         if record.revoked_at is not None:
@@ -179,32 +196,24 @@ class ApiKeyStore:
         self._revoke(conn, key_id)
         return self._create(conn, old.role, old.name, ttl)
 
-    def _write(self, fn: Callable[[sqlite3.Connection], T]) -> Callable[[sqlite3.Connection], T]:
-        """``fn`` in the write transaction, followed by a reload of the in-memory copy."""
-
-        def run(conn: sqlite3.Connection) -> T:
-            result = fn(conn)
-            self._keys = self._load(conn)
-            return result
-
-        return run
+    # The copy in memory learns of these writes like of any other process's (see _fresh).
 
     def create_sync(self, role: Role, name: str = "", ttl: float | None = None) -> tuple[str, ApiKey]:
         """A new key (shown once, never stored) and its record."""
-        return self._store.run_sync(self._write(lambda c: self._create(c, role, name, ttl)))
+        return self._store.run_sync(lambda c: self._create(c, role, name, ttl))
 
     def revoke_sync(self, key_id: str) -> bool:
-        return self._store.run_sync(self._write(lambda c: self._revoke(c, key_id)))
+        return self._store.run_sync(lambda c: self._revoke(c, key_id))
 
     def rotate_sync(self, key_id: str) -> tuple[str, ApiKey]:
         """Revoke ``key_id`` and create a key with the same role, name and lifetime."""
-        return self._store.run_sync(self._write(lambda c: self._rotate(c, key_id)))
+        return self._store.run_sync(lambda c: self._rotate(c, key_id))
 
     async def create(self, role: Role, name: str = "", ttl: float | None = None) -> tuple[str, ApiKey]:
-        return await self._store.run(self._write(lambda c: self._create(c, role, name, ttl)))
+        return await self._store.run(lambda c: self._create(c, role, name, ttl))
 
     async def revoke(self, key_id: str) -> bool:
-        return await self._store.run(self._write(lambda c: self._revoke(c, key_id)))
+        return await self._store.run(lambda c: self._revoke(c, key_id))
 
     async def rotate(self, key_id: str) -> tuple[str, ApiKey]:
-        return await self._store.run(self._write(lambda c: self._rotate(c, key_id)))
+        return await self._store.run(lambda c: self._rotate(c, key_id))

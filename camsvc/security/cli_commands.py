@@ -1,7 +1,7 @@
 """``camsvc token create`` and ``camsvc keys create|list|revoke|rotate``.
 
 They work on the same state directory as the service (from the config file);
-a key revoked here stops working in a running service within about a second.
+a key made or revoked here takes effect in a running service at once (api_keys.py).
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ import pytest
 from camsvc import cli
 from camsvc.security.api_keys import KEY_PATTERN
 from camsvc.security.cli_commands import parse_ttl
+from tests.rpc_client import RpcError, rpc_client, running_service, ws_url
 
 
 @attrs.frozen
@@ -75,3 +76,18 @@ def test_bad_role_and_ttl_are_clear_errors(camsvc) -> None:  # type: ignore[no-u
     assert parse_ttl("24h") == 86400 and parse_ttl("30m") == 1800 and parse_ttl("90") == 90 and parse_ttl("7d") == 604800
     with pytest.raises(Exception, match="invalid duration"):
         parse_ttl("soon")
+
+
+async def test_keys_made_and_revoked_by_the_cli_take_effect_at_once(tmp_path: Path, camsvc) -> None:  # type: ignore[no-untyped-def]
+    """The running service sees `camsvc keys create` / `revoke` on the next use of the key, not a second later."""
+    async with running_service(tmp_path) as service:  # its state dir is the one the CLI uses
+        created = camsvc("keys", "create", "--role", "operator", "--name", "robot")
+        assert created.returncode == 0, created.stderr
+        key = created.stdout.strip()
+        async with rpc_client(ws_url(service)) as c:
+            assert (await c.call("authenticate", {"auth_token": key}))["role"] == "operator"
+            key_id = json.loads(camsvc("keys", "list").stdout.splitlines()[0])["key_id"]
+            assert camsvc("keys", "revoke", key_id).returncode == 0
+            with pytest.raises(RpcError) as err:
+                await c.call("get_camera_list")
+            assert err.value.reason == "revoked_key"
