@@ -75,8 +75,13 @@ The same table answers `rpc.discover` with an OpenRPC 1.x document.
 - Compatibility: any method's params may carry `auth_token`; it is authenticated first (as `authenticate` would)
   and removed from the params.
 - Failed authentications are throttled per client address: after `security.auth_failure_limit` (30) failures within
-  `security.auth_failure_window` (60 s) every further attempt from that address → -32040
-  `too_many_auth_failures` with `retry_after_ms`, until the oldest failure leaves the window.
+  `security.auth_failure_window` (60 s) every further failure from that address → -32040
+  `too_many_auth_failures` with `retry_after_ms` (and counted: a client that keeps failing stays throttled),
+  until the oldest failure leaves the window. A valid credential is accepted even from a throttled address, so
+  one noisy client behind a shared NAT or proxy cannot lock out the others; the cost is that a throttled
+  address still has its guesses checked, which is safe because API keys (256 random bits) and JWTs (HMAC-SHA256)
+  cannot be guessed. Applies to `authenticate`, `auth_token` in any method, and the HTTP credentials of
+  `/files/*`.
 - Roles are hierarchical, `viewer` < `operator` < `admin`; `permissions` are `["view"]`, `["view","control"]`,
   `["view","control","admin"]`. A method's minimum role is in the reference below; `security.permissions`
   (`{method: role}`) overrides it per method. Below the role → -32002 `insufficient_role` with `required_role`

@@ -55,23 +55,25 @@ class Authenticator:
         return Identity(claims.user_id, claims.role, "jwt", session, claims.expires_at)
 
     def identify_throttled(self, credential: str, address: str) -> Identity:
-        """:meth:`identify` under the per-address failure throttle (-32040 while throttled)."""
-        wait = self.throttle.retry_after(address)
-        if wait > 0:
-            raise RateLimited(int(wait * 1000) + 1, reason="too_many_auth_failures")
+        """:meth:`identify` under the per-address failure throttle.
+
+        A valid credential is accepted even while ``address`` is throttled; a failure then
+        gets -32040 (RateLimited) instead of -32001. Why (shared NATs): throttle.py.
+        """
         try:
-            identity = self.identify(credential)
+            return self.identify(credential)
         except AuthFailed:
+            wait = self.throttle.retry_after(address)
             self.throttle.failed(address)
+            if wait > 0:
+                raise RateLimited(int(wait * 1000) + 1, reason="too_many_auth_failures") from None
             raise
-        self.throttle.succeeded(address)
-        return identity
 
     async def authenticate_credential(self, token_or_key: str, address: str | None = None) -> Identity:
         """For HTTP routes (``Authorization: Bearer``, ``X-API-Key``): raises AuthFailed with a reason.
 
-        With the client's ``address`` it shares the RPC throttle, so guessing keys over HTTP
-        is limited exactly like guessing them over the WebSocket (RateLimited while throttled).
+        With the client's ``address`` it shares the RPC throttle, so failures over HTTP are
+        throttled exactly like failures over the WebSocket (RateLimited while throttled).
         """
         if address is None:
             return self.identify(token_or_key)

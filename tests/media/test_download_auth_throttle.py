@@ -1,4 +1,4 @@
-"""Guessing credentials over HTTP is throttled exactly like guessing them over the WebSocket."""
+"""Failed credentials over HTTP are throttled exactly like failures over the WebSocket."""
 
 from __future__ import annotations
 
@@ -25,6 +25,9 @@ async def test_failed_download_auth_is_throttled_per_address(tmp_path: Path) -> 
         assert r.status == 429
         assert r.json()["reason"] == "too_many_auth_failures"
         assert int(r.headers["retry-after"]) >= 1
-        # Even a valid credential waits out the throttle (the guesser may have found it).
+        # A valid credential from the same address (a shared NAT) is not locked out...
         r = await request(port, "/files/snapshots/a.jpg", headers={"Authorization": f"Bearer {token_for(service)}"})
+        assert r.status == 200 and r.body == b"img"
+        # ...and the address's failures are still throttled.
+        r = await request(port, "/files/snapshots/a.jpg", headers={"X-API-Key": "csk_" + "z" * 43})
         assert r.status == 429

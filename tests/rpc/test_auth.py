@@ -15,6 +15,7 @@ import pytest
 from camsvc.app import Service
 from camsvc.security.api_keys import KEY_PATTERN, ApiKeyStore
 from camsvc.security.roles import Role
+from camsvc.security.throttle import SWEEP_MIN, AuthThrottle
 from camsvc.storage.state import StateStore
 from tests.rpc_client import RpcError, rpc_client, running_service, token_for, ws_url
 
@@ -210,21 +211,39 @@ async def test_compat_auth_token_in_any_method(service: Service) -> None:
 async def test_failed_authentication_is_throttled_per_address(tmp_path: Path) -> None:
     async with running_service(tmp_path, security={"auth_failure_limit": 3, "auth_failure_window": 600}) as svc:
         good = token_for(svc, "viewer")
-        async with rpc_client(ws_url(svc)) as c:
+        async with rpc_client(ws_url(svc)) as noisy:
             for _ in range(3):
                 with pytest.raises(RpcError) as err:
-                    await c.call("authenticate", {"auth_token": "wrong"})
+                    await noisy.call("authenticate", {"auth_token": "wrong"})
                 assert err.value.code == -32001
-            for token in ("wrong", good):  # while throttled nothing is even checked
+            for _ in range(2):  # throttled: failures are answered -32040, and still counted
                 with pytest.raises(RpcError) as err:
-                    await c.call("authenticate", {"auth_token": token})
+                    await noisy.call("authenticate", {"auth_token": "wrong"})
                 assert err.value.code == -32040
                 assert err.value.reason == "too_many_auth_failures"
                 assert err.value.data["retry_after_ms"] > 0
-        async with rpc_client(ws_url(svc)) as other:  # same address, new connection: still throttled
+            # Same address (a shared NAT), another client with a valid credential: not locked out.
+            async with rpc_client(ws_url(svc)) as neighbour:
+                assert (await neighbour.call("authenticate", {"auth_token": good}))["role"] == "viewer"
+            # ...and its success handed the noisy client no fresh allowance.
             with pytest.raises(RpcError) as err:
-                await other.call("authenticate", {"auth_token": good})
+                await noisy.call("authenticate", {"auth_token": "wrong"})
             assert err.value.code == -32040
+
+
+def test_throttle_forgets_addresses_whose_failures_aged_out() -> None:
+    now = [0.0]
+    throttle = AuthThrottle(3, 60, clock=lambda: now[0])
+    for i in range(SWEEP_MIN):  # a spread of addresses that fail once and never come back
+        throttle.failed(f"10.0.{i // 256}.{i % 256}")
+    assert throttle.tracked() == SWEEP_MIN
+    now[0] = 61
+    throttle.failed("192.0.2.1")
+    assert throttle.tracked() <= 2 * SWEEP_MIN  # bounded however many addresses come and go
+    for i in range(SWEEP_MIN):
+        throttle.failed(f"10.1.{i // 256}.{i % 256}")
+    assert throttle.tracked() <= SWEEP_MIN + 2
+    assert throttle.retry_after("192.0.2.1") == 0.0
 
 
 async def test_per_connection_rate_limit(tmp_path: Path) -> None:
