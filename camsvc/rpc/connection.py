@@ -186,22 +186,25 @@ class Connection:
         self.close(POLICY, "outbound queue full", discard=True)
         return True
 
-    def _enqueue(self, data: bytes, direct: bool, frames: int = 1) -> None:
-        """Write ``data`` (``frames`` frames) now when ``direct`` and the socket is idle and willing, else queue it."""
+    def _enqueue(self, frame: bytes, direct: bool) -> None:
+        """Hold ``frame`` while the reader handles a receive, else write it now or queue it."""
         if self._hold:
             # The reader is handling one receive: everything joins the queue in order and
             # leaves in one write when it is done (_flush_out).
-            self._out.append(data)
-            self._queued += frames
-            self._queued_bytes += len(data)
+            self._out.append(frame)
+            self._queued += 1
+            self._queued_bytes += len(frame)
             if len(self._out) >= HOLD_MAX:
-                self._hold = False
                 self._flush_out()
-                self._hold = True
             return
+        self._write_or_queue(frame, direct, 1)
+
+    def _write_or_queue(self, data: bytes, direct: bool, frames: int) -> None:
+        """Write ``data`` (``frames`` frames) now when ``direct`` and the socket is idle and willing, else queue it."""
         if direct and not self._out and not self._writing:
             sent = self._socket.try_write(data)
             if sent == len(data):
+                self._partial = False
                 return
             if sent:
                 data = data[sent:]
@@ -224,8 +227,7 @@ class Connection:
         frames = self._queued
         out.clear()
         self._queued = self._queued_bytes = 0
-        self._partial = False
-        self._enqueue(data, True, frames)
+        self._write_or_queue(data, True, frames)
 
     def _send_control(self, frame: bytes, *, closing: bool = False) -> None:
         """Queue a control frame; ping/pong only while OPEN, close while OPEN or answering the peer's.
@@ -261,7 +263,8 @@ class Connection:
         self.close_code = code
         if discard:
             out = self._out
-            rest = out[0] if self._partial else b""
+            rest = out[0] if self._partial and out else b""
+            self._partial = bool(rest)
             out.clear()
             self._queued = self._queued_bytes = 0
             if rest:  # cutting a frame short would turn our close frame into part of its payload

@@ -8,8 +8,10 @@ both and the outcomes are compared.
 
 from __future__ import annotations
 
+import json
 import os
 import struct
+from pathlib import Path
 from typing import Any
 
 import trio
@@ -22,6 +24,7 @@ from wsproto.events import AcceptConnection, BytesMessage, CloseConnection, Ping
 from camsvc.app import Service
 from camsvc.rpc import frames
 from camsvc.rpc.frames import FrameReader, close_frame, text_frame, unmask
+from tests.rpc_client import running_service, token_for
 
 
 def client_frame(opcode: int, payload: bytes, *, fin: bool = True, rsv: int = 0, masked: bool = True,
@@ -206,3 +209,54 @@ async def test_many_requests_in_one_write_are_all_answered_in_order(service: Ser
     assert texts == [f'{{"jsonrpc":"2.0","id":{i},"result":"pong"}}' for i in range(count)] + [
         '{"jsonrpc":"2.0","id":"last","result":"pong"}'
     ]
+
+
+class GatedDispatcher:
+    """The real dispatcher, except that ``list_snapshots`` waits for ``release``."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.release = trio.Event()
+
+    def prepare(self, peer: Any, text: str) -> Any:
+        return self.inner.prepare(peer, text)
+
+    async def run(self, call: Any) -> Any:
+        if call.method.name == "list_snapshots":
+            await self.release.wait()
+        return await self.inner.run(call)
+
+
+async def test_answers_held_for_one_write_leave_when_the_reader_waits_for_a_slot(tmp_path: Path) -> None:
+    """A reader that must wait for a request slot first sends what it has answered so far."""
+    async with running_service(tmp_path, server={"max_concurrent_requests": 1}) as svc:
+        rpc = svc.extras["rpc"]
+        gate = GatedDispatcher(rpc.dispatcher)
+        rpc.dispatcher = gate
+        token = token_for(svc, "viewer")
+        stream = await trio.open_tcp_stream("127.0.0.1", rpc.bound_port)
+        async with stream:
+            client = WSConnection(ConnectionType.CLIENT)
+            await stream.send_all(client.send(Request(host="127.0.0.1", target="/ws")))
+
+            def request(id_: int, method: str, **params: str) -> bytes:
+                return client_frame(1, json.dumps({"jsonrpc": "2.0", "id": id_, "method": method, "params": params}).encode())
+
+            await stream.send_all(
+                request(0, "authenticate", auth_token=token)  # inline: answered on the reader
+                + request(1, "list_snapshots")  # takes the only slot, then waits
+                + request(2, "ping")  # inline
+                + request(3, "list_snapshots")  # the reader waits for the slot
+            )
+            answers: list[Any] = []
+            with trio.fail_after(5):
+                while len(answers) < 2:
+                    client.receive_data(await stream.receive_some(65536))
+                    answers += [json.loads(e.data) for e in client.events() if isinstance(e, TextMessage)]
+            assert [a["id"] for a in answers] == [0, 2] and "result" in answers[0]
+            gate.release.set()
+            with trio.fail_after(5):
+                while len(answers) < 4:
+                    client.receive_data(await stream.receive_some(65536))
+                    answers += [json.loads(e.data) for e in client.events() if isinstance(e, TextMessage)]
+            assert [a["id"] for a in answers] == [0, 2, 1, 3]
