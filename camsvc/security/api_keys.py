@@ -87,6 +87,14 @@ def key_id_of(key: str) -> str:
     return _digest(key)[:16]
 
 
+def _usable(record: ApiKey, now: float | None) -> None:
+    """AuthFailed(revoked_key | token_expired) unless ``record`` may be used ``now``."""
+    if record.revoked_at is not None:
+        raise AuthFailed("revoked_key", "API key revoked")
+    if record.expires_at is not None and (time.time() if now is None else now) >= record.expires_at:
+        raise AuthFailed("token_expired", "API key expired")
+
+
 def new_key() -> str:
     return PREFIX + secrets.token_urlsafe(32)  # 32 bytes → exactly 43 url-safe characters
 
@@ -155,7 +163,7 @@ class ApiKeyStore:
         # The id narrows the search; the full hash is then compared in constant time.
         if record is None or not hmac.compare_digest(record.hash, digest):
             raise AuthFailed("unknown_key", "unknown API key")
-        self.check(record.key_id, now=now)
+        _usable(record, now)
         return record
 
     def check(self, key_id: str, *, now: float | None = None) -> None:
@@ -163,10 +171,7 @@ class ApiKeyStore:
         record = self._fresh().get(key_id)
         if record is None:
             raise AuthFailed("unknown_key", "API key no longer exists")
-        if record.revoked_at is not None:
-            raise AuthFailed("revoked_key", "API key revoked")
-        if record.expires_at is not None and (time.time() if now is None else now) >= record.expires_at:
-            raise AuthFailed("token_expired", "API key expired")
+        _usable(record, now)
 
     # ------------------------------------------------------------- writing
     # Each write has a synchronous form (CLI, start-up) and an async one (service).
