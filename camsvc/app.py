@@ -1,6 +1,6 @@
 """Composition root: the one place that builds the supervision tree from config.
 
-    root ─┬─ monitors      loop lag, system sampler, health watcher, API-key refresher
+    root ─┬─ monitors      loop lag, system sampler, health watcher
           ├─ mediamtx      MediaMTX reconciler (+ a supervised mediamtx process when configured)
           ├─ cameras       sub-supervisor: discovery + one actor per camera (dynamic)
           ├─ recordings    recording sessions: duration timers, crash recovery, camera-removed hook
@@ -150,7 +150,7 @@ def build(config: Config, *, demo: bool = False) -> Service:
     )
 
     # The actors clients reach, over what the rooms offer.
-    monitors = build_monitors(services, keys=auth.keys)
+    monitors = build_monitors(services)
     rpc = build_rpc(services, monitors)
     blueprints = [
         health_blueprint(health),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from supervisor import Backoff, ChildSpec
 
-from ..security.api_keys import ApiKeyStore
 from ..services import Services
 from .actor import Monitors
 from .health_watch import HealthWatcher
@@ -12,13 +11,12 @@ from .loop_lag import LoopLagMonitor
 from .sampler import MetricsSampler
 
 
-def build_monitors(services: Services, *, keys: ApiKeyStore | None) -> Monitors:
-    """The watchers; ``keys`` are refreshed from the database every second (None: no refresher)."""
+def build_monitors(services: Services) -> Monitors:
+    """The watchers. (API keys need none: every use checks the store's data_version itself.)"""
     return Monitors(
         lag=LoopLagMonitor(),
         sampler=MetricsSampler(services),
         health_watch=HealthWatcher(services.health, services.bus),
-        keys=keys,
     )
 
 

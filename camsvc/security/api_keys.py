@@ -148,12 +148,6 @@ class ApiKeyStore:
     def get(self, key_id: str) -> ApiKey | None:
         return self._fresh().get(key_id)
 
-    async def refresh_if_changed(self) -> bool:
-        """Reload when the database changed; True when it did. (Every use of a key checks this
-        itself; a periodic call only keeps the copy in memory small to reload.)"""
-        before = self._keys
-        return self._fresh() is not before
-
     def lookup(self, key: str, *, now: float | None = None) -> ApiKey:
         """The stored key for ``key``, or AuthFailed(unknown_key | revoked_key | token_expired)."""
         if not KEY_PATTERN.fullmatch(key):
