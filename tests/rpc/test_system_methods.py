@@ -119,6 +119,10 @@ async def test_server_info_status_metrics(service: Service) -> None:
         info = await c.call("get_server_info")
         assert info["name"] == "camsvc" and info["api_version"] == "1" and info["version"]
         assert {"build_date", "architecture", "python_version", "capabilities", "supported_formats", "max_cameras"} <= set(info)
+        # arrays of strings: existing clients (a React app) render them with .map()
+        assert info["supported_formats"] == ["fmp4", "mp4", "mpegts", "jpg", "png"]
+        assert info["formats_by_kind"] == {"recording": ["fmp4", "mp4", "mpegts"], "snapshot": ["jpg", "png"]}
+        assert info["capabilities"] and all(isinstance(c, str) for c in info["capabilities"])
         status = await c.call("get_status")
         assert status["status"] in ("HEALTHY", "DEGRADED", "UNHEALTHY")
         assert {"websocket_server", "camera_monitor", "mediamtx", "rpc", "http"} <= set(status["components"])

@@ -133,6 +133,8 @@ async def discover(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
 
 # ------------------------------------------------------------------ system
 
+_RECORDING_FORMATS = ("fmp4", "mp4", "mpegts")
+_SNAPSHOT_FORMATS = ("jpg", "png")
 _BUILD_DATE = iso(Path(__file__).resolve().parents[2].joinpath("__init__.py").stat().st_mtime)
 
 
@@ -147,7 +149,9 @@ async def get_server_info(ctx: CallContext, params: dict[str, Any]) -> dict[str,
         "architecture": platform.machine(),
         "python_version": platform.python_version(),
         "capabilities": ["snapshots", "recordings", "streaming", "external_streams", "events", "batch", "api_keys"],
-        "supported_formats": {"recording": ["fmp4", "mp4", "mpegts"], "snapshot": ["jpg", "png"]},
+        # An array of strings: existing clients map over it (spec §4); the split by kind is the extra key.
+        "supported_formats": [*_RECORDING_FORMATS, *_SNAPSHOT_FORMATS],
+        "formats_by_kind": {"recording": list(_RECORDING_FORMATS), "snapshot": list(_SNAPSHOT_FORMATS)},
         "max_cameras": (hi - lo + 1) + len(cfg.cameras.synthetic) + len(cfg.cameras.external),
     }
 
@@ -395,8 +399,9 @@ METHODS = [
         "get_server_info",
         get_server_info,
         V,
-        "Server name, version, API version, build and platform facts.",
-        result=_obj(name=_S, version=_S, api_version=_S, build_date=_S, architecture=_S, python_version=_S, capabilities={"type": "array"}, supported_formats={"type": "object"}, max_cameras=_I),
+        "Server name, version, API version, build and platform facts; `capabilities` and `supported_formats` are "
+        "arrays of strings, `formats_by_kind` splits the formats into `recording` and `snapshot`.",
+        result=_obj(name=_S, version=_S, api_version=_S, build_date=_S, architecture=_S, python_version=_S, capabilities={"type": "array", "items": _S}, supported_formats={"type": "array", "items": _S}, formats_by_kind=_obj(recording={"type": "array", "items": _S}, snapshot={"type": "array", "items": _S}), max_cameras=_I),
         group="system",
         inline=True,
     ),
