@@ -305,9 +305,8 @@ class Connection:
             expires = _wall_time(self.session.get("expires_at"))
             if expires is None:
                 return
-            # at 80 % of the remaining life, and at least a minute ahead of expiry when it can
-            remaining = expires - time.time()
-            await trio.sleep(max(0.0, min(remaining * 0.8, remaining - 60)))
+            # at 80 % of the remaining life: early enough for a slow answer, rare enough to be free
+            await trio.sleep(max(0.0, (expires - time.time()) * 0.8))
             try:
                 fresh = await self._request(ws, "refresh_token", {})
             except AuthError:
