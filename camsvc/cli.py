@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import signal
 import sqlite3
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 import trio
 
@@ -20,18 +18,16 @@ from . import config as config_mod
 
 log = logging.getLogger("camsvc.cli")
 
-DEFAULT_CONFIG = "/etc/camera-service/camsvc.yaml"
+CONFIG_HELP = (
+    f"config file (default: $CAMSVC_CONFIG, else conf/demo.yaml when run from a source checkout, "
+    f"else {config_mod.SYSTEM_CONFIG} if present)"
+)
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 
 
 def _config_path(arg: str | None) -> str | None:
-    """--config, else $CAMSVC_CONFIG, else the system file when it exists, else defaults only."""
-    if arg:
-        return arg
-    if os.environ.get("CAMSVC_CONFIG"):
-        return os.environ["CAMSVC_CONFIG"]
-    return DEFAULT_CONFIG if Path(DEFAULT_CONFIG).exists() else None
+    return config_mod.locate(arg)
 
 
 def _print_config_error(exc: config_mod.ConfigError) -> None:
@@ -142,7 +138,7 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run the service")
-    run.add_argument("--config", help=f"config file (default: $CAMSVC_CONFIG or {DEFAULT_CONFIG} if present)")
+    run.add_argument("--config", help=CONFIG_HELP)
     run.add_argument("--demo", action="store_true", help="add a synthetic camera0 when no /dev/video0 exists")
     run.add_argument("--log-format", choices=["json", "console"], help="override logging.format")
     run.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="override logging.level")
@@ -153,7 +149,7 @@ def parser() -> argparse.ArgumentParser:
     check.set_defaults(func=cmd_check_config)
 
     doctor = sub.add_parser("doctor", help="check a deployment: ports, health, directories, ffmpeg, units")
-    doctor.add_argument("--config", help=f"config file (default: $CAMSVC_CONFIG or {DEFAULT_CONFIG} if present)")
+    doctor.add_argument("--config", help=CONFIG_HELP)
     doctor.set_defaults(func=cmd_doctor)
 
     tmpl = sub.add_parser("config-template", help="print the documented default config")
@@ -162,9 +158,7 @@ def parser() -> argparse.ArgumentParser:
 
     from .security.cli_commands import add_security_commands
 
-    add_security_commands(
-        sub, f"config file (default: $CAMSVC_CONFIG or {DEFAULT_CONFIG} if present)", _load_config
-    )
+    add_security_commands(sub, CONFIG_HELP, _load_config)
     return p
 
 

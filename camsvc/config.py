@@ -440,8 +440,60 @@ def _cross_checks(config: Config) -> list[str]:
     return problems
 
 
+#: the installed service's config file (tools/install.sh puts it there)
+SYSTEM_CONFIG = "/etc/camera-service/camsvc.yaml"
+
+
+def checkout_config() -> Path | None:
+    """``conf/demo.yaml`` of the source checkout this package runs from (editable install), else None."""
+    root = Path(__file__).resolve().parents[1]
+    demo = root / "conf" / "demo.yaml"
+    return demo if (root / "pyproject.toml").is_file() and demo.is_file() else None
+
+
+def locate(arg: str | None = None, *, environ: Mapping[str, str] | None = None) -> str | None:
+    """Which config file every command reads (and so which state dir and JWT secret it uses).
+
+    ``--config``, else ``$CAMSVC_CONFIG``, else — running from a source checkout — the checkout's
+    ``conf/demo.yaml`` (what ``tools/setup.sh run`` serves), else the system file when it
+    exists, else None (defaults only). The one place this is decided, so ``camsvc run``,
+    ``token``, ``keys``, ``doctor`` and ``ctl`` always agree.
+    """
+    env = os.environ if environ is None else environ
+    if arg:
+        return arg
+    if env.get("CAMSVC_CONFIG"):
+        return env["CAMSVC_CONFIG"]
+    demo = checkout_config()
+    if demo is not None:
+        return str(demo)
+    return SYSTEM_CONFIG if Path(SYSTEM_CONFIG).exists() else None
+
+
+def with_absolute_paths(config: Config, base: Path | None = None) -> Config:
+    """Data paths made absolute: relative ones are taken from ``base`` (default: the working directory)."""
+
+    def absolute(p: str) -> str:
+        path = Path(p).expanduser()
+        return str(((base or Path.cwd()) / path).resolve())
+
+    secret_file = config.security.jwt_secret_file
+    return attrs.evolve(
+        config,
+        recording=attrs.evolve(config.recording, dir=absolute(config.recording.dir)),
+        snapshots=attrs.evolve(config.snapshots, dir=absolute(config.snapshots.dir)),
+        storage=attrs.evolve(config.storage, state_dir=absolute(config.storage.state_dir)),
+        security=attrs.evolve(config.security, jwt_secret_file=absolute(secret_file) if secret_file else None),
+    )
+
+
 def load(path: str | os.PathLike[str] | None, *, environ: Mapping[str, str] | None = None) -> Config:
-    """Read a YAML config file (None: defaults only) and apply environment overrides."""
+    """Read a YAML config file (None: defaults only) and apply environment overrides.
+
+    Relative data paths in a file (recording.dir, snapshots.dir, storage.state_dir,
+    security.jwt_secret_file) are relative to the file's directory, so a config means the
+    same directories whatever directory a command runs in.
+    """
     if path is None:
         return parse({}, environ=environ, source="defaults")
     source = str(path)
@@ -462,21 +514,7 @@ def load(path: str | os.PathLike[str] | None, *, environ: Mapping[str, str] | No
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(source, [f"YAML syntax error at {where}{problem}"]) from None
-    return parse(raw, environ=environ, source=source)
-
-
-def with_absolute_paths(config: Config) -> Config:
-    """Resolve relative data directories once, so every room and MediaMTX agree on them."""
-
-    def absolute(p: str) -> str:
-        return str(Path(p).expanduser().resolve())
-
-    return attrs.evolve(
-        config,
-        recording=attrs.evolve(config.recording, dir=absolute(config.recording.dir)),
-        snapshots=attrs.evolve(config.snapshots, dir=absolute(config.snapshots.dir)),
-        storage=attrs.evolve(config.storage, state_dir=absolute(config.storage.state_dir)),
-    )
+    return with_absolute_paths(parse(raw, environ=environ, source=source), Path(path).resolve().parent)
 
 
 def unstructure(config: Config) -> dict[str, Any]:

@@ -30,7 +30,8 @@ def camsvc(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.Captu
         if name.startswith("CAMSVC_"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("CAMSVC_STORAGE__STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setattr(cli, "DEFAULT_CONFIG", str(tmp_path / "absent.yaml"))
+    monkeypatch.setenv("CAMSVC_CONFIG", str(tmp_path / "empty.yaml"))
+    (tmp_path / "empty.yaml").write_text("{}\n")
 
     def run(*args: str) -> Done:
         try:
