@@ -159,6 +159,10 @@ def parser() -> argparse.ArgumentParser:
     from .security.cli_commands import add_security_commands
 
     add_security_commands(sub, CONFIG_HELP, _load_config)
+
+    from .ctl import add_ctl_command
+
+    add_ctl_command(sub, CONFIG_HELP, _load_config)
     return p
 
 

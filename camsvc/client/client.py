@@ -124,10 +124,14 @@ class Client(ApiMethods):
 
         ``dest`` is a file path or a directory (default: the working directory).
         """
-        target = downloads.target_path(dest, filename)
         link = await self.get_download_url(file_type, filename, expires_in)
         url = link.get("url")
         if not isinstance(url, str):
             raise ClientError("get_download_url returned no url")
+        return await self.fetch(url, filename, dest)
+
+    async def fetch(self, url: str, filename: str, dest: str | os.PathLike[str] | None = None) -> Path:
+        """Fetch a signed URL from ``get_download_url`` as ``filename`` (in) ``dest``; the path written."""
+        target = downloads.target_path(dest, filename)
         await downloads.fetch(url, target, verify=self._ssl or True)
         return target

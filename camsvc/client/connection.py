@@ -97,6 +97,18 @@ class _Notifications:
         return self._items.popleft()
 
 
+def _why(exc: BaseException) -> str:
+    """The OS's words for a failed connect (trio wraps them: "all attempts to connect ... failed")."""
+    cause = exc.__cause__
+    if isinstance(cause, BaseExceptionGroup):
+        reasons = sorted({e.strerror for e in cause.exceptions if isinstance(e, OSError) and e.strerror})
+        if reasons:
+            return ", ".join(r.rsplit(": ", 1)[-1].lower() for r in reasons)
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
+    return str(exc)
+
+
 def _wall_time(iso: Any) -> float | None:
     if not isinstance(iso, str):
         return None
@@ -173,8 +185,7 @@ class Connection:
         except HandshakeError as exc:
             raise ConnectError(f"cannot connect to {self.url}: WebSocket handshake failed ({exc!r})") from None
         except (OSError, ValueError) as exc:
-            text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            raise ConnectError(f"cannot connect to {self.url}: {text}") from None
+            raise ConnectError(f"cannot connect to {self.url}: {_why(exc)}") from None
 
     async def _maintain(self, ws: WebSocketConnection, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         first = True

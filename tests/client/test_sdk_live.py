@@ -42,7 +42,7 @@ def _spy(client: Client) -> set[str]:
     return called
 
 
-async def _camera_connected(client: Client) -> None:
+async def camera_connected(client: Client) -> None:
     with trio.fail_after(8):
         while True:  # polled with a deadline: the camera's state lives in the service
             if any(c["status"] == "CONNECTED" for c in (await client.get_camera_list())["cameras"]):
@@ -50,7 +50,7 @@ async def _camera_connected(client: Client) -> None:
             await trio.sleep(0.05)
 
 
-def _same_file(a: Path, b: str) -> bool:
+def same_file(a: Path, b: str) -> bool:
     return a.read_bytes() == Path(b).read_bytes()
 
 
@@ -62,7 +62,7 @@ async def test_every_table_method_through_the_sdk(tmp_path: Path) -> None:
     ):
         called = _spy(client)
         assert client.session is not None and client.session["role"] == "admin"
-        await _camera_connected(client)
+        await camera_connected(client)
 
         assert await client.ping() == "pong"
         assert (await client.authenticate(token_for(service, Role.ADMIN)))["authenticated"] is True
@@ -111,7 +111,7 @@ async def test_every_table_method_through_the_sdk(tmp_path: Path) -> None:
         assert (await client.get_snapshot_info(snap["filename"]))["filename"] == snap["filename"]
         assert (await client.list_snapshots(device="camera0"))["total"] == 1
         saved = await client.download("snapshot", snap["filename"], tmp_path)
-        assert _same_file(saved, snap["file_path"])
+        assert same_file(saved, snap["file_path"])
         assert (await client.unsubscribe_events())["unsubscribed"] is True
         assert client.connection.subscriptions == []
 
