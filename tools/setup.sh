@@ -67,10 +67,36 @@ run_demo() {
         "$venv/bin/python" -m tools.mediamtx_emulator --api 127.0.0.1:9997 --rtsp-port 8554 &
         pids+=($!)
     fi
-    echo "setup: camsvc: ws://localhost:8002/ws  http://localhost:8003/health/system"
+    local http_port=${CAMSVC_HTTP__PORT:-8003} ws_port=${CAMSVC_SERVER__PORT:-8002}
+    echo "setup: camsvc: ws://localhost:$ws_port/ws  http://localhost:$http_port/health/system"
     "$venv/bin/camsvc" run --demo --log-format console &
     pids+=($!)
+    announce_when_ready "${pids[-1]}" "$http_port"
     wait "${pids[-1]}"
+}
+
+# Once /health/ready answers 200: the console link with an admin token, and a first `camsvc ctl`.
+announce_when_ready() {
+    local pid=$1 port=$2 deadline=$((SECONDS + 60)) token
+    until curl -fsS -o /dev/null "http://localhost:$port/health/ready" 2>/dev/null; do
+        if ! kill -0 "$pid" 2>/dev/null; then return; fi  # it exited: its own message says why
+        if [ "$SECONDS" -ge "$deadline" ]; then
+            echo "setup: camsvc is not ready after 60 s; see curl localhost:$port/health/system" >&2
+            return
+        fi
+        sleep 0.5
+    done
+    # the same config (conf/demo.yaml, via CAMSVC_CONFIG) and so the same secret as the service
+    token=$("$venv/bin/camsvc" token create --role admin --user console)
+    cat <<EOF
+
+setup: camsvc is ready.
+  Web console (admin, valid 24 h):  http://localhost:$port/#token=$token
+  Command line, from this checkout:
+    export CAMSVC_TOKEN=\$(.venv/bin/camsvc token create --role operator)
+    .venv/bin/camsvc ctl cameras
+
+EOF
 }
 
 install_system_packages
