@@ -179,3 +179,13 @@ async def test_errors_are_one_line_with_the_reason(tmp_path: Path, capsys: pytes
     assert refused.code == 1 and "connection refused" in refused.err
     usage = await Ctl(f"ws://127.0.0.1:{free_port()}/ws", "x", capsys)("record", "pause", "camera0")
     assert usage.code == 2
+
+
+def test_the_default_url_is_the_configured_server() -> None:
+    from camsvc.config import parse
+    from camsvc.ctl import default_url
+
+    assert default_url(parse({}, environ={})) == "ws://localhost:8002/ws"
+    assert default_url(parse({}, environ={"CAMSVC_SERVER__PORT": "9002"})) == "ws://localhost:9002/ws"
+    assert default_url(parse({"server": {"host": "10.0.0.5", "ws_path": "/rpc"}}, environ={})) == "ws://10.0.0.5:8002/rpc"
+    assert default_url(parse({"server": {"host": "::1"}}, environ={})) == "ws://[::1]:8002/ws"

@@ -76,3 +76,19 @@ def test_the_sdk_loads_without_the_service() -> None:
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True).stdout
     loaded = json.loads(out)
     assert [m for m in loaded if not m.startswith("camsvc.client")] == []
+
+
+def test_every_error_code_the_server_sends_has_an_sdk_class() -> None:
+    from camsvc.client import ERROR_CLASSES, RateLimited, RpcError
+    from camsvc.client.errors import error_from
+    from camsvc.rpc import protocol
+
+    server_codes = set(protocol.MESSAGES) | {protocol.AUTH, protocol.NOT_FOUND}
+    assert server_codes <= set(ERROR_CLASSES), sorted(server_codes - set(ERROR_CLASSES))
+    for code, cls in ERROR_CLASSES.items():
+        exc = error_from({"code": code, "message": "m", "data": {"reason": "why"}})
+        assert type(exc) is cls and (exc.code, exc.reason, exc.message) == (code, "why", "m")
+    limited = error_from({"code": -32040, "message": "Rate limit exceeded", "data": {"reason": "rate_limited", "retry_after_ms": 1500}})
+    assert isinstance(limited, RateLimited) and limited.retry_after == 1.5
+    odd = error_from({"code": -1, "message": "?"})
+    assert type(odd) is RpcError and odd.reason == "unknown" and odd.retry_after is None
