@@ -175,8 +175,11 @@ def test_sync_client_from_a_script(tmp_path: Path) -> None:
                 with SyncClient(url, token=token) as client:
                     assert client.ping() == "pong"
                     poll(lambda: client.get_camera_list()["connected"] == 1, what="camera0 connected")
+                    client.subscribe_events(["snapshot_taken"])
                     snap = client.take_snapshot("camera0", filename="door")
                     assert snap["filename"] == "door.jpg"
+                    events = (e for e in client.notifications() if e.method == "snapshot_taken")
+                    assert next(events).params["filename"] == "door.jpg"
                     path = client.download("snapshot", "door.jpg", tmp_path / "copy.jpg")
                     assert path.read_bytes()[:2] == b"\xff\xd8"
                     with pytest.raises(InvalidState):
