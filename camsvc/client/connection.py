@@ -189,6 +189,7 @@ class Connection:
 
     async def _maintain(self, ws: WebSocketConnection, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         first = True
+        delays = self.backoff.delays()
         while True:
             failure = await self._session(ws, task_status=task_status)
             if first and failure is not None:
@@ -200,7 +201,9 @@ class Connection:
                 return
             if self._closed:
                 return
-            ws = await self._reconnect()
+            if failure is None:
+                delays = self.backoff.delays()  # a session ran: start again from the shortest delay
+            ws = await self._reconnect(delays)
 
     def _close_for_good(self) -> None:
         self._closed = True
@@ -208,8 +211,9 @@ class Connection:
         self._fail_pending()
         self._up.set()  # wakes callers waiting for a session: they see the connection is closed
 
-    async def _reconnect(self) -> WebSocketConnection:
-        for delay in self.backoff.delays():
+    async def _reconnect(self, delays: Iterator[float]) -> WebSocketConnection:
+        """A new socket, trying after each of ``delays`` (kept across failed handshakes, so they grow)."""
+        for delay in delays:
             await trio.sleep(delay)
             try:
                 ws = await self._connect()
@@ -381,7 +385,7 @@ class Connection:
     def _remember(self, method: str, params: dict[str, Any], result: Any) -> None:
         """Session state a new socket must restore: the credential and the subscriptions."""
         if method == "authenticate":
-            self.credential, self.session = params["auth_token"], result
+            self.credential, self.session = params.get("auth_token", params.get("token")), result
         elif method == "refresh_token":
             self.credential = result["auth_token"]
             self.session = {**(self.session or {}), "expires_at": result["expires_at"]}

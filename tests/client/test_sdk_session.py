@@ -96,3 +96,11 @@ async def test_closing_ends_notifications_and_calls(tmp_path: Path) -> None:
             pass
         else:
             raise AssertionError("a closed client answered")
+
+
+def test_backoff_grows_to_its_cap() -> None:
+    import itertools
+
+    assert list(itertools.islice(Backoff(initial=1, factor=2, max=5, jitter=0).delays(), 5)) == [1, 2, 4, 5, 5]
+    jittered = list(itertools.islice(Backoff(initial=1, factor=1, max=1, jitter=0.1).delays(), 50))
+    assert all(0.9 <= d <= 1.1 for d in jittered) and len(set(jittered)) > 1
