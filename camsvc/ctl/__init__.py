@@ -112,7 +112,10 @@ def cmd_ctl(args: argparse.Namespace) -> int:
     except ClientError as exc:
         print(f"camsvc ctl: {_describe(exc)}", file=sys.stderr)
         return EXIT_FAILED
-    except OSError as exc:  # writing a download, or stdout closed by `| head`
+    except BrokenPipeError:  # `camsvc ctl ... | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return EXIT_FAILED
+    except OSError as exc:  # writing a download
         print(f"camsvc ctl: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
