@@ -11,8 +11,8 @@ from typing import Any
 
 import trio
 
-from . import downloads
 from .connection import DEFAULT_BACKOFF, Backoff, Connection, Notification, TokenProvider
+from .downloads import save, target_path
 from .errors import ClientError
 from .methods import ApiMethods
 
@@ -132,6 +132,6 @@ class Client(ApiMethods):
 
     async def fetch(self, url: str, filename: str, dest: str | os.PathLike[str] | None = None) -> Path:
         """Fetch a signed URL from ``get_download_url`` as ``filename`` (in) ``dest``; the path written."""
-        target = downloads.target_path(dest, filename)
-        await downloads.fetch(url, target, verify=self._ssl or True)
+        target = target_path(dest, filename)
+        await save(url, target, verify=self._ssl or True)
         return target

@@ -35,7 +35,7 @@ def _reason(response: httpx.Response) -> str:
     return str(body.get("reason") or body.get("error") or f"http_{response.status_code}") if isinstance(body, dict) else f"http_{response.status_code}"
 
 
-async def fetch(url: str, target: Path, *, verify: ssl.SSLContext | bool = True) -> int:
+async def save(url: str, target: Path, *, verify: ssl.SSLContext | bool = True) -> int:
     """Download ``url`` to ``target``; the number of bytes written."""
     part = target.with_name(f".{target.name}.part")
     written = 0

@@ -3,7 +3,9 @@
 The graph is read from the source with ``ast`` (nothing is imported): an edge A → B for
 every import A executes when it is loaded, including imports inside functions (they
 run too, only later), but not those under ``if TYPE_CHECKING:``. Importing a module
-also runs its packages' ``__init__``, so B's ancestors count as targets as well.
+also runs its packages' ``__init__``, so B's ancestors count as targets as well — except
+A's own packages: they are initialised (or initialising) before A runs, so reaching them
+is no new dependency, unless A imports a name defined in one (``from . import NAME``).
 """
 
 from __future__ import annotations
@@ -39,17 +41,30 @@ def _runtime_imports(body: list[ast.AST]) -> Iterator[ast.Import | ast.ImportFro
                 yield from _runtime_imports([child])
 
 
-def _targets(node: ast.Import | ast.ImportFrom, module: str, is_package: bool) -> Iterator[str]:
-    if isinstance(node, ast.Import):
-        yield from (alias.name for alias in node.names)
-        return
+def _from_base(node: ast.ImportFrom, module: str, is_package: bool) -> str:
     base = node.module or ""
     if node.level:
         package = module.split(".") if is_package else module.split(".")[:-1]
         anchor = package[: len(package) - (node.level - 1)]
         base = ".".join([*anchor, base] if base else anchor)
+    return base
+
+
+def _targets(node: ast.Import | ast.ImportFrom, module: str, is_package: bool) -> Iterator[str]:
+    if isinstance(node, ast.Import):
+        yield from (alias.name for alias in node.names)
+        return
+    base = _from_base(node, module, is_package)
     yield base
     yield from (f"{base}.{alias.name}" for alias in node.names)  # `from pkg import submodule`
+
+
+def _named_from(node: ast.Import | ast.ImportFrom, module: str, is_package: bool, modules: dict[str, Path]) -> set[str]:
+    """The package whose ``__init__`` names ``from pkg import NAME`` takes (none for submodules)."""
+    if isinstance(node, ast.Import):
+        return set()
+    base = _from_base(node, module, is_package)
+    return {base} if any(f"{base}.{alias.name}" not in modules for alias in node.names) else set()
 
 
 def import_graph(package: str) -> dict[str, set[str]]:
@@ -61,9 +76,11 @@ def import_graph(package: str) -> dict[str, set[str]]:
         edges: set[str] = set()
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in _runtime_imports(list(tree.body)):
+            named = _named_from(node, name, is_package, modules)
             for target in _targets(node, name, is_package):
                 while target:  # the module itself and every package above it run
-                    if target in modules and target != name:
+                    own_package = name.startswith(target + ".")
+                    if target in modules and target != name and (not own_package or target in named):
                         edges.add(target)
                     target = target.rpartition(".")[0]
         graph[name] = edges
@@ -116,6 +133,9 @@ def test_the_graph_sees_relative_deferred_and_parent_imports() -> None:
     assert "camsvc.security.cli_commands" in graph["camsvc.cli"]  # inside a function
     assert "camsvc.security" in graph["camsvc.rpc.table"]  # the package's __init__ runs too
     assert "camsvc.services" not in graph["camsvc.rpc.table"]  # only under TYPE_CHECKING
+    # its own package is running already: a sibling import adds no edge to it, only to the sibling
+    assert "camsvc.client" not in graph["camsvc.client.client"]
+    assert "camsvc.client.connection" in graph["camsvc.client.client"]
 
 
 def test_no_runtime_import_cycle_between_modules() -> None:
