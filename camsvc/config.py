@@ -136,7 +136,14 @@ class MediamtxConfig:
         6.0, "Seconds per control-API request; above 4 s because MediaMTX delays bad-credential answers up to 4 s."
     )
     reconcile_interval: Positive = doc(5.0, "Seconds between periodic reconciliations (MediaMTX forgets API paths on restart).")
-    backoff_max: Positive = doc(30.0, "Longest wait between reconnection attempts while MediaMTX is unreachable.")
+    backoff_max: Positive = doc(
+        30.0, "Longest wait between retries while MediaMTX answers wrongly or not in time (errors, timeouts)."
+    )
+    probe_interval: Positive = doc(
+        0.5,
+        "Seconds between GET /v3/info liveness probes while MediaMTX is up, and the longest wait between probes"
+        " while it refuses connections (from 0.1 s, doubling); its first answer re-applies every path.",
+    )
     on_demand_start_timeout: Positive = doc(10.0, "runOnDemandStartTimeout / sourceOnDemandStartTimeout in seconds.")
     on_demand_close_after: Positive = doc(10.0, "runOnDemandCloseAfter / sourceOnDemandCloseAfter in seconds.")
     binary: str | None = doc(None, "Path of a mediamtx binary to run as a supervised child.")

@@ -2,7 +2,9 @@
 
 While *open*, callers fail at once instead of waiting for a timeout; when the backoff
 delay has passed the circuit reads *half-open* and the next attempt decides: success
-closes it, failure opens it again with a longer delay (exponential, capped).
+closes it, failure opens it again with a longer delay (exponential, capped). A failure
+may bring its own backoff: a server that refuses connections is down or restarting and is
+probed on a short one, while one that answers wrongly or not at all gets the long one.
 """
 
 from __future__ import annotations
@@ -59,16 +61,16 @@ class Circuit:
         self.retry_at = None
         return was_open
 
-    def failure(self, error: str) -> float:
+    def failure(self, error: str, *, backoff: Backoff | None = None) -> float:
         """Record a failure: open (or re-open) with the next backoff delay, which is returned.
 
-        A failure while already open and not yet due (a concurrent caller) does not
-        push the retry further out.
+        ``backoff`` replaces the circuit's own for this delay. A failure while already
+        open and not yet due (a concurrent caller) does not push the retry further out.
         """
         self.last_error = error
         if self._open and self.state == OPEN:
             return self.retry_in()
-        delay = self.backoff.delay(self.failures, self._rng)
+        delay = (backoff or self.backoff).delay(self.failures, self._rng)
         self.failures += 1
         self._open = True
         self.retry_at = self._clock() + delay

@@ -11,7 +11,8 @@ Errors:
   :class:`Invalid` (any other 400, carrying the server's message),
 - :class:`Unauthorized` (401/403: credentials missing or wrong),
 - :class:`Unavailable` (cannot connect, timed out, 5xx, or an answer that is not
-  the JSON the API promises).
+  the JSON the API promises); :class:`Unreachable`, its subclass, when nothing
+  accepted the connection (MediaMTX is down or restarting).
 
 Every request is bounded as a whole by ``timeout`` seconds (httpx's own timeouts
 are per phase, so a server trickling bytes could otherwise hold a call forever).
@@ -77,6 +78,10 @@ class Unauthorized(MediamtxError):
 
 class Unavailable(MediamtxError):
     """No usable answer: connection refused, timeout, 5xx, or a malformed body."""
+
+
+class Unreachable(Unavailable):
+    """Nothing accepted the connection: MediaMTX is not running (yet). Cheap to retry soon."""
 
 
 @attrs.frozen
@@ -161,8 +166,10 @@ class MediamtxClient:
                 response = await self._http.request(method, url, content=content, params=params, headers=headers)
             except httpx.TimeoutException:
                 pass  # reported below like the overall deadline
+            except httpx.ConnectError as exc:
+                raise Unreachable(_describe(exc), method=method, url=url) from None
             except httpx.HTTPError as exc:
-                # connect refused, reset, protocol error: MediaMTX is not (properly) there
+                # reset, protocol error: MediaMTX is not (properly) there
                 raise Unavailable(_describe(exc), method=method, url=url) from None
         if response is None:
             raise Unavailable(f"no answer within {self.timeout:g}s", method=method, url=url)

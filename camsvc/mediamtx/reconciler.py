@@ -20,9 +20,16 @@ vanished meanwhile. Persisted names are deleted only after a start-up grace of o
 reconcile interval, so cameras not yet rediscovered do not lose their paths.
 Catch-all and regexp entries and every other name are never touched.
 
-Unreachable MediaMTX is not an error of this actor: the pass fails, the circuit opens
-(exponential backoff up to ``mediamtx.backoff_max``), health reports unhealthy and
-gateway calls fail fast with DependencyFailed. Only bugs escape ``run`` (and the
+Between passes a *probe* (``GET /v3/info``) every ``mediamtx.probe_interval`` notices a
+restart (changed ``started``) or an outage without waiting for the next full pass.
+
+Unreachable MediaMTX is not an error of this actor: the pass fails, the circuit opens,
+health reports unhealthy and gateway calls fail fast with DependencyFailed. A server
+that refuses connections is down or restarting: it is probed again on a short backoff
+(0.1 s doubling up to ``probe_interval``) and the first probe it answers goes straight on
+into a full pass, so paths are back within one probe of its return. Any other failure
+(timeouts, 5xx, bad credentials) backs off up to ``mediamtx.backoff_max``, so that a
+server that is there but unwell is not hammered. Only bugs escape ``run`` (and the
 supervisor restarts the child).
 """
 
@@ -45,7 +52,17 @@ from ..errors import DependencyFailed
 from ..health import DEGRADED, HEALTHY, UNHEALTHY, ComponentHealth, Health, iso
 from ..storage.state import StateStore
 from .circuit import CLOSED, OPEN, Circuit
-from .client import AlreadyExists, Invalid, MediamtxClient, MediamtxError, NotFound, Unauthorized, Unavailable
+from .client import (
+    AlreadyExists,
+    Invalid,
+    MediamtxClient,
+    MediamtxError,
+    NotFound,
+    ServerInfo,
+    Unauthorized,
+    Unavailable,
+    Unreachable,
+)
 from .ownership import OwnedPaths
 from .paths import DesiredPaths, PathConf, PathSettings, Plan, incremental_plan, plan
 from .runtime import PathRuntime
@@ -117,6 +134,10 @@ class MediamtxReconciler:
         self._desired = DesiredPaths(PathSettings.from_config(config))
         self._client_factory = client_factory or self._default_client
         self._circuit = Circuit(Backoff(initial=min(0.5, self._m.reconcile_interval), factor=2.0, max=self._m.backoff_max, jitter=0.1))
+        #: for a server that refuses connections: it costs nothing to ask again soon
+        self._probe_backoff = Backoff(
+            initial=min(0.1, self._m.probe_interval), factor=2.0, max=self._m.probe_interval, jitter=0.2
+        )
         self._client: MediamtxClient | None = None
         self._running = False
         self._reachable = False
@@ -130,6 +151,7 @@ class MediamtxReconciler:
         self._server_restarts = 0
         self._need_full = True
         self._next_full_at = 0.0
+        self._next_probe_at = 0.0
         self._grace_until = 0.0
         # what MediaMTX holds, as far as we know: confs it accepted from us, and names present there
         self._applied: dict[str, PathConf] = {}
@@ -188,19 +210,38 @@ class MediamtxReconciler:
             return self._circuit.retry_at
         if self._need_full or self._circuit.state != CLOSED:
             return trio.current_time()
-        return self._next_full_at
+        return min(self._next_full_at, self._next_probe_at)
 
     async def _loop(self) -> None:
         while True:
             with trio.move_on_at(self._wake_at()):
                 await self._kick.wait()
+            kicked = self._kick.is_set()
             # A new event before reading the registry: changes from here on wake the next pass.
             self._kick = trio.Event()
-            await self._pass()
+            if kicked or self._circuit.state != CLOSED or self._need_full or trio.current_time() >= self._next_full_at:
+                await self._pass()
+            else:
+                await self._probe()
+
+    async def _probe(self) -> None:
+        """Between full passes: is MediaMTX still there, and still the same process?"""
+        self._next_probe_at = trio.current_time() + self._m.probe_interval
+        client = self._client
+        assert client is not None
+        try:
+            info = await client.info()
+        except MediamtxError as exc:
+            self._on_failure(exc)
+            return
+        if info.started != self._server_started:
+            # Restarted between two probes: it forgot every path; this answer starts the full pass.
+            await self._pass(info)
 
     # ------------------------------------------------------------------ passes
 
-    async def _pass(self) -> None:
+    async def _pass(self, info: ServerInfo | None = None) -> None:
+        """``info``: a ``/v3/info`` answer just read, which makes this a full pass that starts from it."""
         self._pass_seq += 1
         seq = self._pass_seq
         version = self._registry.version
@@ -209,7 +250,8 @@ class MediamtxReconciler:
             self._finish_pass(seq, version, False, self._circuit_detail())
             return
         full = (
-            not self._incremental
+            info is not None
+            or not self._incremental
             or self._need_full
             or trio.current_time() >= self._next_full_at
             or self._circuit.state != CLOSED
@@ -218,7 +260,7 @@ class MediamtxReconciler:
         assert client is not None
         try:
             if full:
-                version = await self._full_pass(client)
+                version = await self._full_pass(client, info)
             else:
                 desired = self._read_desired()
                 await self._apply(client, incremental_plan(desired, self._applied, self._present, self._owned), desired)
@@ -233,6 +275,7 @@ class MediamtxReconciler:
         if full:
             self._need_full = False
             self._next_full_at = trio.current_time() + self._m.reconcile_interval
+            self._next_probe_at = trio.current_time() + self._m.probe_interval
         self._last_sync = time.time()
         self._finish_pass(seq, version, True, None)
 
@@ -246,9 +289,10 @@ class MediamtxReconciler:
         self._desired_here |= desired.keys()
         return desired
 
-    async def _full_pass(self, client: MediamtxClient) -> int:
+    async def _full_pass(self, client: MediamtxClient, info: ServerInfo | None) -> int:
         """Returns the registry version it brought MediaMTX to."""
-        info = await client.info()
+        if info is None:
+            info = await client.info()
         if self._server_started is not None and info.started != self._server_started:
             self._server_restarts += 1
             log.warning(
@@ -370,7 +414,8 @@ class MediamtxReconciler:
 
     def _on_failure(self, exc: MediamtxError) -> None:
         was_reachable = self._reachable or self._circuit.failures == 0
-        delay = self._circuit.failure(str(exc))
+        # Refused connections: down or restarting, probe again soon. Anything else: back off properly.
+        delay = self._circuit.failure(str(exc), backoff=self._probe_backoff if isinstance(exc, Unreachable) else None)
         self._reachable = False
         self._need_full = True
         # One warning per outage, then quiet retries.
