@@ -31,6 +31,8 @@ import attrs
 from ..cameras.model import Camera, CameraStatus
 from ..config import Config
 
+#: a publisher's logging options: quiet unless something is wrong, and saying how wrong
+PUBLISH_LOG_ARGS = ("-nostdin", "-hide_banner", "-nostats", "-loglevel", "level+warning")
 #: the publisher URL MediaMTX expands for its runOn* hooks
 PUBLISH_URL = "rtsp://localhost:$RTSP_PORT/$MTX_PATH"
 #: recordPath template under recording.dir (MediaMTX adds the extension)
@@ -188,9 +190,13 @@ def publish_command(camera: Camera, settings: PathSettings) -> str:
     """The ffmpeg command MediaMTX runs to publish a local camera into its own path.
 
     MediaMTX splits it shell-style and runs it without a shell; each of our arguments
-    is quoted, the publish URL is left bare so MediaMTX expands its variables.
+    is quoted, the publish URL is left bare so MediaMTX expands its variables. Its output
+    reaches MediaMTX's stderr: only warnings and errors, tagged with their level (see
+    :mod:`server_log`), no banner, no progress.
     """
-    args = [settings.ffmpeg_path, *camera.source.ffmpeg_input, *camera.source.ffmpeg_encode, "-f", "rtsp"]
+    args = [
+        settings.ffmpeg_path, *PUBLISH_LOG_ARGS, *camera.source.ffmpeg_input, *camera.source.ffmpeg_encode, "-f", "rtsp"
+    ]  # fmt: skip
     return " ".join(shlex.quote(a) for a in args) + " " + PUBLISH_URL
 
 

@@ -1,8 +1,8 @@
 """A supervised mediamtx process (root child ``mediamtx-server``), when configured.
 
-Runs ``<binary> <config_file>`` in its own process group. Its stdout/stderr lines go
-to our log (logger ``camsvc.mediamtx.server``, level taken from MediaMTX's
-``INF``/``WAR``/``ERR``/``DEB`` tag). The child reports ready once the control API
+Runs ``<binary> <config_file>`` in its own process group. Its stdout/stderr lines, and
+those of the hooks it runs, go to our log (logger ``camsvc.mediamtx.server``) at the
+level :func:`server_log.classify` reads from them: MediaMTX's own tags, ffmpeg's. The child reports ready once the control API
 answers, or after ``mediamtx.server_start_timeout`` anyway (the reconciler copes with
 an unreachable API; a slow start must not fail the whole tree). When mediamtx exits
 the child raises :class:`MediamtxExited` with the last lines it printed, and the
@@ -24,10 +24,10 @@ import trio
 
 from ..config import MediamtxConfig
 from .client import MediamtxClient, MediamtxError
+from .server_log import classify
 
 log = logging.getLogger("camsvc.mediamtx.server")
 
-_LEVELS = {"DEB": logging.DEBUG, "INF": logging.INFO, "WAR": logging.WARNING, "ERR": logging.ERROR}
 _MAX_LINE = 4096
 _TAIL = 20
 
@@ -50,14 +50,6 @@ def resolve_binary(m: MediamtxConfig) -> str | None:
             log.warning("mediamtx.manage is true but no mediamtx is on PATH; not starting one")
         return found
     return None
-
-
-def level_of(line: str, default: int) -> int:
-    """MediaMTX lines look like ``2024/01/14 16:33:17 INF [RTSP] listener opened``."""
-    parts = line.split(" ", 3)
-    if len(parts) >= 3 and parts[2] in _LEVELS:
-        return _LEVELS[parts[2]]
-    return default
 
 
 @attrs.define(eq=False)
@@ -158,7 +150,8 @@ class MediamtxProcess:
     async def _pump(self, stream: trio.abc.ReceiveStream, default: int) -> None:
         buffer = b""
         async for chunk in stream:
-            buffer += chunk
+            # ffmpeg ends its progress lines with a bare CR
+            buffer += chunk.replace(b"\r", b"\n")
             *lines, buffer = buffer.split(b"\n")
             for raw in lines:
                 self._emit(raw, default)
@@ -172,8 +165,10 @@ class MediamtxProcess:
         line = raw[:_MAX_LINE].decode("utf-8", "replace").rstrip()
         if not line:
             return
-        self._tail.append(line)
-        log.log(level_of(line, default), line, extra={"source": "mediamtx"})
+        entry = classify(line, default)
+        if entry.level >= logging.INFO:
+            self._tail.append(line)  # for the exit message: what it said, not ffmpeg's progress
+        log.log(entry.level, entry.message, extra={"source": entry.source})
 
     async def _stop(self, proc: trio.Process) -> None:
         if proc.returncode is None:

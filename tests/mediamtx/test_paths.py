@@ -13,6 +13,7 @@ from camsvc.cameras.model import Camera, CameraStatus, RecordingState, Source, S
 from camsvc.config import parse
 from camsvc.mediamtx.paths import (
     MANAGED_KEYS,
+    PUBLISH_LOG_ARGS,
     PUBLISH_URL,
     DesiredPaths,
     PathSettings,
@@ -173,7 +174,7 @@ def test_local_camera_publishes_on_demand() -> None:
     assert command.endswith(" -f rtsp " + PUBLISH_URL)
     # MediaMTX splits the command shell-style: our arguments survive intact
     assert shlex.split(command) == [
-        "/usr/bin/ffmpeg", "-f", "v4l2", "-i", "/dev/video0", "-c:v", "libx264", "-preset", "ultrafast",
+        "/usr/bin/ffmpeg", "-nostdin", "-hide_banner", "-nostats", "-loglevel", "level+warning", "-f", "v4l2", "-i", "/dev/video0", "-c:v", "libx264", "-preset", "ultrafast",
         "-f", "rtsp", PUBLISH_URL,
     ]
     assert conf["record"] is False
@@ -186,7 +187,7 @@ def test_arguments_with_spaces_and_quotes_are_quoted() -> None:
         source=Source(SourceKind.SYNTHETIC, ffmpeg_input=("-f", "lavfi", "-i", "testsrc=size=640x480:rate=15,drawtext=text='it s'")),
     )
     command = camera_path(cam, SETTINGS)["runOnDemand"]
-    assert shlex.split(command)[4] == "testsrc=size=640x480:rate=15,drawtext=text='it s'"
+    assert shlex.split(command)[4 + len(PUBLISH_LOG_ARGS)] == "testsrc=size=640x480:rate=15,drawtext=text='it s'"
 
 
 @pytest.mark.parametrize("kw", [{"keep_streaming": True}, {"recording": recording()}])

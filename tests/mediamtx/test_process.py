@@ -22,7 +22,7 @@ import trio
 from camsvc.app import build
 from camsvc.config import MediamtxConfig, parse
 from camsvc.mediamtx.client import MediamtxClient, Unavailable
-from camsvc.mediamtx.process import MediamtxExited, MediamtxProcess, level_of, resolve_binary
+from camsvc.mediamtx.process import MediamtxExited, MediamtxProcess, resolve_binary
 from camsvc.mediamtx.reconciler import MediamtxGateway
 from camsvc.mediamtx.wiring import MediamtxRoom
 from tests.helpers import REPO, free_port
@@ -62,14 +62,6 @@ def test_resolve_binary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_bi
     assert resolve_binary(MediamtxConfig(manage=True)) is None
 
 
-def test_log_levels_follow_mediamtx_tags() -> None:
-    assert level_of("2024/01/14 16:33:17 INF [RTSP] listener opened", 30) == logging.INFO
-    assert level_of("2024/01/14 16:33:17 WAR [path cam] runOnDemand exited", 20) == logging.WARNING
-    assert level_of("2024/01/14 16:33:17 ERR boom", 20) == logging.ERROR
-    assert level_of("2024/01/14 16:33:17 DEB x", 20) == logging.DEBUG
-    assert level_of("panic: runtime error", logging.WARNING) == logging.WARNING
-
-
 async def test_runs_until_cancelled_forwarding_output_then_stops_with_sigint(
     tmp_path: Path, fake_binary: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -85,7 +77,7 @@ async def test_runs_until_cancelled_forwarding_output_then_stops_with_sigint(
             nursery.cancel_scope.cancel()
     assert proc.pid is None and not pid_alive(pid)
     lines = [(r.levelno, r.getMessage()) for r in caplog.records if r.name == "camsvc.mediamtx.server"]
-    assert (logging.INFO, "2026/01/01 00:00:00 INF MediaMTX v1.20.1 (emulator stand-in)") in lines
+    assert (logging.INFO, "MediaMTX v1.20.1 (emulator stand-in)") in lines  # its level, our timestamp
     assert not any("ignored SIGINT" in m for _, m in lines)
     async with MediamtxClient(f"http://127.0.0.1:{port}", timeout=1) as api:
         with pytest.raises(Unavailable):
