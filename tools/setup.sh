@@ -2,8 +2,9 @@
 # One-step set-up for a fresh Debian/Ubuntu box, then run the demo or the tests.
 #
 #   tools/setup.sh run    install what is missing, then run the service in demo mode
-#                         (real mediamtx from PATH when present, else the bundled emulator;
-#                          a synthetic camera0 when there is no /dev/video0)
+#                         (a real MediaMTX supervised by camsvc: MEDIAMTX=/path/to/mediamtx, else
+#                          mediamtx from PATH; else the bundled emulator; a synthetic camera0 when
+#                          there is no /dev/video0)
 #   tools/setup.sh test   install what is missing, then run the whole test suite
 #   tools/setup.sh        install only
 #
@@ -11,6 +12,7 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+[ -z "${MEDIAMTX:-}" ] || MEDIAMTX=$(realpath -m -- "$MEDIAMTX")  # relative to where it was given
 cd "$here"
 venv="$here/.venv"
 
@@ -59,11 +61,13 @@ run_demo() {
     local pids=()
     trap 'kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true' EXIT INT TERM
     export CAMSVC_CONFIG="$here/conf/demo.yaml"
-    if command -v mediamtx >/dev/null; then
-        echo "setup: using mediamtx from PATH (supervised by camsvc)"
-        export CAMSVC_MEDIAMTX__MANAGE=true CAMSVC_MEDIAMTX__CONFIG_FILE="$here/conf/mediamtx.yml"
+    local mediamtx=${MEDIAMTX:-$(command -v mediamtx || true)}
+    if [ -n "$mediamtx" ]; then
+        [ -f "$mediamtx" ] && [ -x "$mediamtx" ] || { echo "setup: MEDIAMTX=$mediamtx is not an executable file" >&2; exit 1; }
+        echo "setup: using the real MediaMTX $mediamtx ($("$mediamtx" --version 2>&1 | head -n 1)), supervised by camsvc"
+        export CAMSVC_MEDIAMTX__BINARY="$mediamtx" CAMSVC_MEDIAMTX__CONFIG_FILE="$here/conf/mediamtx.yml"
     else
-        echo "setup: no mediamtx on PATH; starting the MediaMTX emulator on 127.0.0.1:9997"
+        echo "setup: no MediaMTX (set MEDIAMTX=/path/to/mediamtx or put it on PATH); starting the MediaMTX emulator on 127.0.0.1:9997"
         "$venv/bin/python" -m tools.mediamtx_emulator --api 127.0.0.1:9997 --rtsp-port 8554 &
         pids+=($!)
     fi
