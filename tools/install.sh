@@ -104,12 +104,24 @@ if [ -n "$NEW_CONFIG" ]; then
 fi
 if [ -n "$MEDIAMTX_SRC" ]; then
     [ -f "$MEDIAMTX_SRC" ] || die 1 "MediaMTX '$MEDIAMTX_SRC' does not exist"
+    # Unpack it aside and run it once: a release for another CPU fails here, not as a unit that keeps restarting.
+    MEDIAMTX_PROBE=$(mktemp -d)
     case "$MEDIAMTX_SRC" in
         *.tar.gz | *.tgz)
-            tar -tzf "$MEDIAMTX_SRC" mediamtx >/dev/null 2>&1 ||
+            tar -xzf "$MEDIAMTX_SRC" -C "$MEDIAMTX_PROBE" mediamtx >/dev/null 2>&1 || {
+                rm -rf "$MEDIAMTX_PROBE"
                 die 1 "'$MEDIAMTX_SRC' has no 'mediamtx' binary at its top level (expected a MediaMTX release archive)"
+            }
             ;;
+        *) cp "$MEDIAMTX_SRC" "$MEDIAMTX_PROBE/mediamtx" ;;
     esac
+    chmod 0755 "$MEDIAMTX_PROBE/mediamtx"
+    if ! MEDIAMTX_VERSION=$("$MEDIAMTX_PROBE/mediamtx" --version 2>&1 | head -n 1) || [ -z "$MEDIAMTX_VERSION" ]; then
+        rm -rf "$MEDIAMTX_PROBE"
+        die 1 "'$MEDIAMTX_SRC' does not run on this $(uname -m) machine (${MEDIAMTX_VERSION:-no output}); download the MediaMTX release for this CPU"
+    fi
+    rm -rf "$MEDIAMTX_PROBE"
+    say "MediaMTX to install: $MEDIAMTX_SRC ($MEDIAMTX_VERSION)"
 fi
 
 take_lock

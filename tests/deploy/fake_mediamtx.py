@@ -7,6 +7,7 @@ reachable MediaMTX control API) can gate the install. It keeps path configs in m
 v3 control API calls camsvc makes with MediaMTX-shaped JSON; it streams nothing.
 
 Usage: fake_mediamtx.py [CONFIG]   (reads ``apiAddress:`` from CONFIG, default 127.0.0.1:9997)
+       fake_mediamtx.py --version
 """
 
 from __future__ import annotations
@@ -116,6 +117,9 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def main() -> None:
+    if sys.argv[1:] == ["--version"]:  # what install.sh runs to check that the binary works here
+        print("v1.20.1-stand-in")
+        return
     server = ThreadingHTTPServer(api_address(sys.argv[1] if len(sys.argv) > 1 else None), Handler)
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
     print(f"fake-mediamtx: API listening on {server.server_address}", flush=True)
