@@ -23,7 +23,8 @@ CACHE_ROOT = Path(os.environ.get("CAMSVC_TEST_CACHE", "/var/cache/camsvc-tests")
 SUITE = "bookworm"
 MIRROR = os.environ.get("CAMSVC_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 # What the deployment needs inside: an init, a bus for systemctl, Python with venv (the service's venv is
-# built from wheels), and a TLS store. ffmpeg is not needed for the health gate; curl helps a human debug.
+# built from wheels), and a TLS store; ffmpeg publishes the synthetic camera through a real MediaMTX (its
+# runOnDemand hook, under the hardened unit) and reads the stream back; curl helps a human debug.
 PACKAGES: tuple[str, ...] = (
     "systemd",
     "systemd-sysv",
@@ -32,6 +33,7 @@ PACKAGES: tuple[str, ...] = (
     "python3-venv",
     "ca-certificates",
     "curl",
+    "ffmpeg",
 )
 
 
@@ -117,6 +119,9 @@ class Container:
     def boot(cls, rootfs: Path, workdir: Path, binds: Sequence[Bind] = (), *, timeout: float = 60) -> Container:
         root_copy = workdir / "rootfs"
         subprocess.run(["cp", "-a", "--reflink=auto", f"{rootfs}/.", str(root_copy)], check=True, timeout=300)
+        hosts = root_copy / "etc" / "hosts"
+        if not hosts.exists():  # debootstrap writes none; every installed box has one (MediaMTX's publishers use localhost)
+            hosts.write_text("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
         console_log = workdir / "console.log"
         command = [
             "systemd-nspawn",
@@ -151,8 +156,14 @@ class Container:
                 pids = children.read_text().split()
             except FileNotFoundError:
                 pids = []
-            if pids:
-                return int(pids[0])
+            for pid in pids:
+                # nspawn's first child only sets up the container (mounts) and exits; its init is the one
+                # that runs systemd
+                try:
+                    if Path(f"/proc/{pid}/comm").read_text().strip() == "systemd":
+                        return int(pid)
+                except FileNotFoundError:
+                    continue
             time.sleep(0.05)
         raise ContainerUnavailable(f"no container init process after {timeout:.0f} s: {self.console_tail()}")
 

@@ -3,8 +3,11 @@
 Wheels of the project (one build as version A, restamped as B and as C; C proves that a failed upgrade
 goes back) and of its dependencies are made on the host and bind-mounted read-only at /wheels; the
 container has a private network, so every install is offline. The checkout is bind-mounted at /src and
-its tools/install.sh is what runs. MediaMTX is a stdlib stand-in (fake_mediamtx.py) installed with
-``--mediamtx`` so the real mediamtx.service runs and the install is gated on ``/health/ready``.
+its tools/install.sh is what runs. MediaMTX is the real binary (``CAMSVC_TEST_MEDIAMTX``, else ``mediamtx``
+on PATH) installed with ``--mediamtx``, so it runs under the hardened mediamtx.service, publishes a
+synthetic camera through ffmpeg, records into /var/recordings and gets its paths back after a restart;
+the install is gated on ``/health/ready``. Without a binary a stdlib stand-in (fake_mediamtx.py), which
+streams nothing, takes its place: the log says so and the media test skips.
 
 The tests run in order and build on each other (install, upgrade, failures, rollback, uninstall), like an
 operator's day. Figures (install/upgrade/rollback/uninstall times, the systemd-analyze exposure) are
@@ -20,6 +23,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 import os
 import platform
 import re
@@ -53,9 +57,12 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 REPO = Path(__file__).resolve().parents[2]
 WHEEL_SRC = Path(os.environ.get("CAMSVC_DEPLOY_SRC") or REPO)
 HERE = Path(__file__).resolve().parent
+log = logging.getLogger("tests.deploy")
 FIGURES_FILE = CACHE_ROOT / "deploy-figures.json"
 PREFIX = "/opt/camera-service"
 READY_URL = "http://127.0.0.1:8003/health/ready"
+SYNTHETIC = "{id: camera0, width: 320, height: 240, fps: 10}"
+API = "http://127.0.0.1:9997"
 INSTALL = "/src/tools/install.sh"
 COPY_IGNORE = shutil.ignore_patterns(
     ".git", ".venv", "venv", "__pycache__", "*.egg-info", "build", "dist", "var", ".mypy_cache", ".ruff_cache",
@@ -74,6 +81,10 @@ class Versions:
 class Deployment:
     container: Container
     versions: Versions
+    #: the MediaMTX given to install.sh --mediamtx (a path inside the container)
+    mediamtx: str
+    #: it is the real binary (else the stdlib stand-in)
+    real_mediamtx: bool
     figures: dict[str, float | str] = attrs.Factory(dict)
 
     def sh(self, *command: str, check: bool = True, timeout: float = 180) -> subprocess.CompletedProcess[str]:
@@ -206,6 +217,12 @@ def restamp_wheel(wheel: Path, old: str, new: str) -> Path:
 # ---------------------------------------------------------------- the container
 
 
+def real_mediamtx() -> Path | None:
+    """The real MediaMTX binary to deploy (never copied into the repository), or None."""
+    given = os.environ.get("CAMSVC_TEST_MEDIAMTX") or shutil.which("mediamtx")
+    return Path(given) if given and Path(given).is_file() else None
+
+
 @pytest.fixture(scope="module")
 def deployment() -> Iterator[Deployment]:
     reason = missing_prerequisites()
@@ -229,7 +246,18 @@ def deployment() -> Iterator[Deployment]:
         restamp_wheel(wheel_a, versions.a, versions.b)
         restamp_wheel(wheel_a, versions.a, versions.c)
         figures["wheel_build_s"] = round(time.monotonic() - start, 1)
-        shutil.copy2(HERE / "fake_mediamtx.py", wheels / "fake_mediamtx.py")
+        shutil.copy2(HERE / "record_via_rpc.py", wheels / "record_via_rpc.py")
+        binary = real_mediamtx()
+        if binary is not None:
+            shutil.copy2(binary, wheels / "mediamtx")
+            mediamtx, figures["mediamtx"] = "/wheels/mediamtx", f"real ({binary})"
+        else:
+            shutil.copy2(HERE / "fake_mediamtx.py", wheels / "fake_mediamtx.py")
+            mediamtx, figures["mediamtx"] = "/wheels/fake_mediamtx.py", "stdlib stand-in (no real binary)"
+            log.warning(
+                "no real MediaMTX (CAMSVC_TEST_MEDIAMTX unset and none on PATH): the deployment runs the stdlib"
+                " stand-in tests/deploy/fake_mediamtx.py, which streams and records nothing"
+            )
         start = time.monotonic()
         container = Container.boot(rootfs, workdir, [Bind(REPO, "/src"), Bind(wheels, "/wheels")])
         figures["boot_s"] = round(time.monotonic() - start, 1)
@@ -239,7 +267,9 @@ def deployment() -> Iterator[Deployment]:
         shutil.rmtree(workdir, ignore_errors=True)
         pytest.skip(str(exc))
     assert container is not None
-    dep = Deployment(container=container, versions=versions, figures=figures)
+    dep = Deployment(
+        container=container, versions=versions, mediamtx=mediamtx, real_mediamtx=binary is not None, figures=figures
+    )
     try:
         yield dep
     finally:
@@ -262,8 +292,12 @@ def _report(figures: dict[str, float | str]) -> None:
 
 def test_fresh_install(deployment: Deployment) -> None:
     dep, a = deployment, deployment.versions.a
+    # the shipped config plus one synthetic camera, so that MediaMTX has a path to serve and record
+    config = (REPO / "conf" / "camsvc.yaml").read_text()
+    dep.write("/root/a.yaml", config.replace("  synthetic: []\n", f"  synthetic: [{SYNTHETIC}]\n", 1))
+    assert SYNTHETIC in dep.read("/root/a.yaml")
     result = dep.timed(
-        "install_s", INSTALL, "--wheels", "/wheels", "--version", a, "--mediamtx", "/wheels/fake_mediamtx.py"
+        "install_s", INSTALL, "--wheels", "/wheels", "--version", a, "--config", "/root/a.yaml", "--mediamtx", dep.mediamtx
     )
     assert f"camsvc {a} is running and healthy" in result.stdout
     assert dep.current() == f"releases/{a}"
@@ -328,8 +362,53 @@ def test_doctor_in_the_box(deployment: Deployment) -> None:
     for name in ("websocket port", "http port", "mediamtx api", "health live", "health ready", "recordings dir",
                  "snapshots dir", "state dir", "video group", "camera-service.service", "mediamtx.service"):
         assert lines.get(name) == "OK", result.stdout
-    # The test rootfs has no ffmpeg on purpose: doctor must say so and fail.
-    assert lines["ffmpeg"] == "FAIL" and result.returncode == 1, result.stdout
+    assert lines["ffmpeg"] == "OK" and result.returncode == 0, result.stdout
+
+
+def _path_names(dep: Deployment) -> set[str]:
+    result = dep.sh("curl", "-s", "-m", "3", f"{API}/v3/config/paths/list", check=False)
+    try:
+        return {item["name"] for item in json.loads(result.stdout)["items"]}
+    except (ValueError, KeyError, TypeError):
+        return set()  # not answering (yet)
+
+
+def test_real_mediamtx_serves_and_records_under_its_unit(deployment: Deployment) -> None:
+    dep = deployment
+    if not dep.real_mediamtx:
+        pytest.skip("no real MediaMTX binary (set CAMSVC_TEST_MEDIAMTX or put mediamtx on PATH)")
+    journal = dep.sh("journalctl", "--namespace=camera-service", "-u", "mediamtx", "--no-pager", "-o", "cat").stdout
+    serving = [line for line in journal.splitlines() if " INF MediaMTX v" in line or " INF [API] started" in line]
+    log.info("MediaMTX under mediamtx.service:\n%s", "\n".join(serving))
+    assert any("[API] started with listener on 127.0.0.1:9997" in line for line in serving), journal
+    dep.figures["mediamtx_under_unit"] = " | ".join(line.split(" ", 3)[-1] for line in serving)
+    user = dep.sh("systemctl", "show", "-p", "User", "--value", "mediamtx").stdout.strip()
+    assert user == "mediamtx"
+    # A reader makes MediaMTX run the camera's ffmpeg publisher (runOnDemand), under the unit's hardening.
+    probe = dep.sh(
+        "ffprobe", "-v", "error", "-rtsp_transport", "tcp", "-show_entries", "stream=codec_name,width,height",
+        "-of", "csv=p=0", "rtsp://127.0.0.1:8554/camera0", check=False, timeout=60,
+    )  # fmt: skip
+    assert probe.stdout.strip() == "h264,320,240", _output(probe)
+    # A recording started through camsvc's API lands in the data directory, group camera-service.
+    token = dep.sh(f"{PREFIX}/current/venv/bin/camsvc", "token", "create", "--role", "operator").stdout.strip()
+    record = dep.sh(f"{PREFIX}/current/venv/bin/python", "/wheels/record_via_rpc.py", token, "camera0", "4", check=False)
+    assert record.returncode == 0, _output(record)
+    files = dep.sh("find", "/var/recordings", "-maxdepth", "1", "-name", "camera0_*", "-size", "+0", "-printf", "%g %f\n")
+    found = files.stdout.split("\n")[0].split()
+    assert found and found[0] == "camera-service", _output(record) + files.stdout
+    dep.figures["recording"] = found[1]
+
+
+def test_a_restart_of_the_mediamtx_unit_restores_the_paths(deployment: Deployment) -> None:
+    dep = deployment
+    dep.wait_for("camera0's path in MediaMTX", lambda: "camera0" in _path_names(dep))
+    dep.sh("systemctl", "restart", "mediamtx")
+    start = time.monotonic()
+    # MediaMTX forgets API-made paths when it restarts; camsvc notices on its next probe and adds them again
+    dep.wait_for("camera0's path restored", lambda: "camera0" in _path_names(dep))
+    dep.figures["paths_restored_after_unit_restart_s"] = round(time.monotonic() - start, 2)
+    assert dep.http_status() == 200
 
 
 def test_upgrade_with_config_change_keeps_data(deployment: Deployment) -> None:
