@@ -239,6 +239,12 @@ class StorageConfig:
     warn_percent: Percent = doc(80.0, "Disk usage that raises low_space_warning.")
     block_percent: Percent = doc(95.0, "Disk usage at which new recordings/snapshots are refused (-32007).")
     housekeeping_interval: Positive = doc(3600.0, "Seconds between retention runs (only with an admin-enabled policy).")
+    disk_check_interval: Positive = doc(
+        5.0, "Seconds between disk-usage samples (a recording is stopped once usage reaches block_percent)."
+    )
+    disk_check_timeout: Positive = doc(
+        5.0, "Seconds one disk-usage sample (statvfs) may take before the disk counts as not answering."
+    )
     probe_budget: Seconds = doc(
         1.0, "Seconds a listing may spend reading durations (ffprobe) of its page's uncached files."
     )

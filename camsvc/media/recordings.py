@@ -250,6 +250,7 @@ class Recordings:
                     self._schedule_timer(session)  # a restart of this child re-arms timers
                 for session in list(self._recovering.values()):
                     nursery.start_soon(self._recover, session)
+                nursery.start_soon(self._stop_when_full)
                 task_status.started()
                 await trio.sleep_forever()
         finally:
@@ -341,7 +342,7 @@ class Recordings:
                 raise InvalidState("already_recording", f"camera {camera.id} is already recording")
             if camera.status is not CameraStatus.CONNECTED:
                 raise InvalidState("camera_disconnected", f"camera {camera.id} is {camera.status.value}")
-            gate = self._gate.check(self.directory)
+            gate = await self._gate.check(self.directory)
             gateway = self._require_mediamtx()
             gateway.ensure_available()
             directory = self._require_cameras()
@@ -659,6 +660,33 @@ class Recordings:
                 extra={"session": session.session_id, "extra": extra},
             )
             await trio.sleep(extra)
+
+    # ------------------------------------------------------------------ full disk
+
+    async def _stop_when_full(self) -> None:
+        """Stop every running session once the recordings' disk reaches ``block_percent``.
+
+        Stopping (not just flagging) is what keeps the files playable: MediaMTX finishes the segment it
+        is writing while there is still room for it, instead of failing mid-write at 100%.
+        """
+        while True:
+            sample = await self._gate.wait_sample()
+            usage = sample.usages.get(self.directory)
+            if usage is None or not self._gate.blocks(usage) or not self._active:
+                continue
+            log.warning(
+                "disk full: stopping recordings",
+                extra={"usage_percentage": round(usage.usage_percentage, 2), "sessions": len(self._active)},
+            )
+            async with trio.open_nursery() as nursery:
+                for camera_id in list(self._active):
+                    nursery.start_soon(self._stop_for_space, camera_id)
+
+    async def _stop_for_space(self, camera_id: str) -> None:
+        async with self._lock(camera_id):
+            session = self._active.get(camera_id)
+            if session is not None:
+                await self._finish(session, STOPPED, "storage_full")
 
     # ------------------------------------------------------------------ camera removal
 

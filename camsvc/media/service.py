@@ -136,7 +136,7 @@ class MediaService:
     # ------------------------------------------------------------------ storage
 
     async def storage_info(self) -> dict[str, Any]:
-        usage = await trio.to_thread.run_sync(self.gate.usage)
+        usage = await self.gate.usage()
         rec_size = await trio.to_thread.run_sync(self.recording_files.total_size_sync)
         snap_size = await trio.to_thread.run_sync(self.snapshot_files.total_size_sync)
         pct = usage.usage_percentage

@@ -172,7 +172,7 @@ class Snapshots:
             os.path.lexists, os.path.join(self.directory, custom)
         ):
             raise InvalidState("file_exists", f"{custom} already exists")
-        gate = self._gate.check(self.directory)
+        gate = await self._gate.check(self.directory)
 
         await trio.to_thread.run_sync(lambda: Path(self.directory).mkdir(parents=True, exist_ok=True))
         tmp = os.path.join(self.directory, f".{camera.id}.{secrets.token_hex(6)}.tmp.{fmt}")

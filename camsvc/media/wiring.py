@@ -12,7 +12,7 @@ from ..cameras.registry import CameraRegistry
 from ..config import Config
 from ..events import EventBus
 from ..health import Health
-from ..storage.disk import StorageGate
+from ..storage.disk import DiskUsage, StorageGate, disk_usage
 from ..storage.files import FileKind, FileStore
 from ..storage.housekeeping import Housekeeping
 from ..storage.probe_cache import ProbeCache
@@ -47,6 +47,7 @@ def build_media(
     auth: DownloadSigner | None,
     http_port: Callable[[], int | None],
     runner: FfmpegRunner | None = None,
+    disk_usage: Callable[[str], DiskUsage] = disk_usage,
 ) -> MediaService:
     """The façade, opened (directories and tables exist), with the ``storage`` health check registered.
 
@@ -61,6 +62,9 @@ def build_media(
         [rec_dir, snap_dir],
         warn_percent=config.storage.warn_percent,
         block_percent=config.storage.block_percent,
+        interval=config.storage.disk_check_interval,
+        timeout=config.storage.disk_check_timeout,
+        usage=disk_usage,
     )
     # Listings must know which recordings are still being written, and recordings scan the listing:
     # the file store asks the sessions through this reference, set as soon as they exist.
@@ -127,7 +131,7 @@ def build_media(
         snapshots=snapshots,
         recordings=recordings,
         retention=retention,
-        housekeeping=Housekeeping(retention, config.storage.housekeeping_interval),
+        housekeeping=Housekeeping(retention, gate, config.storage.housekeeping_interval),
         http_port=http_port,
     )
     media.open()

@@ -1,7 +1,10 @@
-"""The ``housekeeping`` root child: runs the retention cleanup every ``storage.housekeeping_interval``.
+"""The ``housekeeping`` root child: the storage watch and the retention cleanup.
 
-It deletes nothing unless an admin enabled an age or size policy; with the
-default (manual, disabled) policy each tick is a no-op.
+It samples disk usage every ``storage.disk_check_interval`` (the gate, health and
+running recordings read that sample) and runs the retention cleanup every
+``storage.housekeeping_interval``. The cleanup deletes nothing unless an admin
+enabled an age or size policy; with the default (manual, disabled) policy each
+tick is a no-op.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import logging
 import attrs
 import trio
 
+from .disk import StorageGate
 from .retention import Retention
 
 log = logging.getLogger("camsvc.storage.housekeeping")
@@ -19,14 +23,17 @@ log = logging.getLogger("camsvc.storage.housekeeping")
 @attrs.define(eq=False)
 class Housekeeping:
     retention: Retention
+    gate: StorageGate
     interval: float
     runs: int = 0
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        task_status.started()
-        while True:
-            await trio.sleep(self.interval)
-            await self.tick()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self.gate.watch)
+            task_status.started()
+            while True:
+                await trio.sleep(self.interval)
+                await self.tick()
 
     async def tick(self) -> None:
         self.retention.refresh_listings()  # bounds how long an in-place rewrite can go unnoticed

@@ -31,6 +31,7 @@ from camsvc.rpc.stats import RpcStats
 from camsvc.security.identity import Identity
 from camsvc.security.roles import Role
 from camsvc.services import Services
+from camsvc.storage.disk import DiskUsage, disk_usage
 from camsvc.storage.state import StateStore
 
 HAVE_FFMPEG = shutil.which("ffmpeg") is not None and shutil.which("ffprobe") is not None
@@ -261,7 +262,13 @@ class Rig:
     events: list[Event]
     media: MediaService | None = None
 
-    def build_media(self, *, http_port: Callable[[], int | None], runner: FfmpegRunner | None = None) -> MediaService:
+    def build_media(
+        self,
+        *,
+        http_port: Callable[[], int | None],
+        runner: FfmpegRunner | None = None,
+        disk_usage: Callable[[str], DiskUsage] = disk_usage,
+    ) -> MediaService:
         self.media = build_media(
             self.config,
             registry=self.registry,
@@ -273,6 +280,7 @@ class Rig:
             auth=self.auth,
             http_port=http_port,
             runner=runner,
+            disk_usage=disk_usage,
         )
         return self.media
 

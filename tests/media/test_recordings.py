@@ -18,13 +18,14 @@ from camsvc.errors import DependencyFailed, InsufficientStorage, InvalidState, N
 from camsvc.media.recordings import FAILED, RECORDING, STOPPED, stop_result
 from camsvc.media.service import MediaService
 from camsvc.storage import names
+from camsvc.storage.disk import DiskUsage
 from camsvc.storage.files import FileKind
 from tests.media.fakes import Rig, make_rig, media_config, synthetic_camera
 
 
 @asynccontextmanager
-async def running(rig: Rig) -> AsyncIterator[MediaService]:
-    media = rig.build_media(http_port=lambda: 8003)
+async def running(rig: Rig, **build: Any) -> AsyncIterator[MediaService]:
+    media = rig.build_media(http_port=lambda: 8003, **build)
     async with trio.open_nursery() as nursery:
         await nursery.start(media.recordings.run)
         yield media
@@ -165,6 +166,35 @@ async def test_warn_threshold_only_flags(tmp_path: Path) -> None:
     async with running(rig) as media:
         result = await media.recordings.start("camera0")
         assert result.low_space_warning is True
+
+
+async def test_a_disk_crossing_block_percent_stops_the_recording_and_says_so(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path, config=media_config(tmp_path, warn_percent=80.0, block_percent=95.0))
+    rig.directory.add(synthetic_camera())
+    level = {"pct": 50.0}
+
+    def statvfs(path: str) -> DiskUsage:  # the disk-usage seam
+        return DiskUsage(path, 1000, int(level["pct"] * 10), 1000 - int(level["pct"] * 10))
+
+    async with running(rig, disk_usage=statvfs) as media:
+        started = (await media.recordings.start("camera0")).session
+        await media.gate.sample()  # below the threshold: the recording goes on
+        assert media.recordings.status("camera0")["recording"] is True
+        level["pct"] = 96.0
+        await media.gate.sample()  # what the housekeeping child's storage watch does every few seconds
+        event = await _wait_for(
+            lambda: next((e for e in rig.topics("recording_status_update") if e["status"] == STOPPED), None),
+            "the storage_full stop",
+        )
+        assert event["reason"] == "storage_full" and event["session_id"] == started.session_id
+        assert event["files"] == [started.filename]
+        assert media.recordings.status("camera0")["recording"] is False
+        assert rig.registry.get("camera0").recording is None  # type: ignore[union-attr]
+        row = (await _rows(rig))[0]
+        assert (row["status"], row["reason"]) == (STOPPED, "storage_full")
+        assert (Path(rig.config.recording.dir) / started.filename).exists()  # files kept
+        with pytest.raises(InsufficientStorage):  # and no new one starts
+            await media.recordings.start("camera0")
 
 
 async def test_timed_recording_stops_itself(tmp_path: Path) -> None:

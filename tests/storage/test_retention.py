@@ -1,4 +1,4 @@
-"""Storage gate thresholds, the persisted retention policy, and cleanups that never touch a file in use."""
+"""The persisted retention policy, and cleanups that never touch a file in use."""
 
 from __future__ import annotations
 
@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from camsvc.errors import InsufficientStorage, InvalidParams
-from camsvc.health import DEGRADED, HEALTHY, UNHEALTHY
+from camsvc.errors import InvalidParams
 from camsvc.media.ffmpeg import FfmpegRunner
-from camsvc.storage.disk import DiskUsage, StorageGate, disk_usage
+from camsvc.storage.disk import StorageGate, disk_usage
 from camsvc.storage.files import FileKind, FileStore
 from camsvc.storage.housekeeping import Housekeeping
 from camsvc.storage.probe_cache import ProbeCache
@@ -22,23 +21,8 @@ from tests.media.fakes import segment_name
 DAY = 86400.0
 
 
-def _usage(pct: float) -> DiskUsage:
-    return DiskUsage("/", 1000, int(pct * 10), 1000 - int(pct * 10))
-
-
-def test_gate_blocks_at_block_percent_and_flags_at_warn(tmp_path: Path) -> None:
-    level = {"pct": 50.0}
-    gate = StorageGate(
-        [str(tmp_path)], warn_percent=80, block_percent=95, usage=lambda _d: _usage(level["pct"])
-    )
-    assert gate.check().warning is False and gate.health().status == HEALTHY
-    level["pct"] = 85
-    assert gate.check().warning is True and gate.health().status == DEGRADED
-    level["pct"] = 95
-    with pytest.raises(InsufficientStorage) as err:
-        gate.check()
-    assert err.value.data == {"usage_percentage": 95.0, "block_percent": 95}
-    assert gate.health().status == UNHEALTHY
+def _gate(tmp_path: Path) -> StorageGate:
+    return StorageGate([str(tmp_path)], warn_percent=80, block_percent=95)
 
 
 def test_real_disk_usage_is_sane_even_for_a_missing_dir(tmp_path: Path) -> None:
@@ -111,7 +95,7 @@ async def test_disabled_or_manual_policy_never_deletes(tmp_path: Path) -> None:
     assert result.executed is False and "manual" in result.message and old.exists()
     await retention.set_policy(RetentionPolicy("age", False, 1, None))
     assert (await retention.cleanup()).executed is False and old.exists()
-    keeper = Housekeeping(retention, 3600)
+    keeper = Housekeeping(retention, _gate(tmp_path), 3600)
     await keeper.tick()
     assert keeper.runs == 0 and old.exists()
     store.close()
@@ -126,7 +110,7 @@ async def test_age_policy_deletes_only_old_files_of_both_kinds(tmp_path: Path) -
     old_snap = _file(snap_dir, "camera0_2020-01-01_00-00-00.jpg", 50, now - 10 * DAY)
     tmp = _file(snap_dir, ".camera0.x.tmp.jpg", 50, now - 10 * DAY)
     await retention.set_policy(RetentionPolicy("age", True, 7, None))
-    keeper = Housekeeping(retention, 3600)
+    keeper = Housekeeping(retention, _gate(tmp_path), 3600)
     await keeper.tick()
     assert keeper.runs == 1
     assert not old_rec.exists() and not old_snap.exists()
