@@ -87,8 +87,8 @@ class RecordingState:
     """A recording in progress, as the camera actor publishes it."""
 
     session_id: str
-    #: the session's first file name (MediaMTX writes further segments)
-    filename: str
+    #: the session's first file name (MediaMTX writes further segments); None until it exists
+    filename: str | None
     #: wall-clock start, seconds since the epoch
     start_time: float
     format: str

@@ -83,8 +83,8 @@ Scan = Callable[[], Awaitable[list[FileEntry]]]
 class Session:
     session_id: str
     device: str
-    #: the first segment's name (provisional until MediaMTX created it)
-    filename: str
+    #: the first segment's name; None until MediaMTX created it (a name is never guessed)
+    filename: str | None
     #: as the client asked (fmp4 | mp4 | mpegts)
     format: str
     #: what MediaMTX writes (fmp4 | mpegts)
@@ -121,7 +121,7 @@ class Session:
         return cls(
             row["session_id"],
             row["device"],
-            row["filename"],
+            row["filename"] or None,  # stored as '' while unknown (the column is NOT NULL)
             row["format"],
             row["record_format"],
             row["start_time"],
@@ -155,13 +155,6 @@ def parse_time(text: object) -> float | None:
     if when.tzinfo is None or when.year < 2000:  # a zero time means "never"
         return None
     return when.timestamp()
-
-
-def provisional_filename(camera_id: str, start: float, record_format: str) -> str:
-    """The name MediaMTX would give a segment starting exactly at ``start`` (used until the real one exists)."""
-    micro = int(round((start % 1) * 1e6)) % 1_000_000
-    ext = "ts" if record_format == "mpegts" else "mp4"
-    return f"{camera_id}_{names.stamp(start)}-{micro:06d}.{ext}"
 
 
 def session_segments(
@@ -248,6 +241,8 @@ class Recordings:
                 self._nursery = nursery
                 for session in list(self._active.values()):
                     self._schedule_timer(session)  # a restart of this child re-arms timers
+                    if session.filename is None:
+                        self._watch_first_segment(session)
                 for session in list(self._recovering.values()):
                     nursery.start_soon(self._recover, session)
                 nursery.start_soon(self._stop_when_full)
@@ -353,7 +348,7 @@ class Recordings:
             session = Session(
                 str(uuid.uuid4()),
                 camera.id,
-                provisional_filename(camera.id, start, record_format),
+                None,
                 fmt,
                 record_format,
                 start,
@@ -388,8 +383,10 @@ class Recordings:
         first = await self._wait_first_segment(session, self.first_segment_wait)
         if first is not None:
             session = await self._rename(session, first, applied_at)
-        elif self._nursery is not None:
-            self._nursery.start_soon(self._adopt_first_segment, session.session_id)
+        else:
+            # The stream is slow to start: the result and this event say filename null, and a further
+            # RECORDING event names the segment once MediaMTX created it. A guessed name would never exist.
+            self._watch_first_segment(session)
         self._publish(session)
         return session
 
@@ -431,8 +428,12 @@ class Recordings:
                 await trio.sleep(self.poll_interval)
         return None
 
+    def _watch_first_segment(self, session: Session) -> None:
+        if self._nursery is not None:
+            self._nursery.start_soon(self._adopt_first_segment, session.session_id)
+
     async def _adopt_first_segment(self, session_id: str, patience: float = 120.0) -> None:
-        """Later: take the real first segment's name once MediaMTX wrote it (slow stream start)."""
+        """Later: take the real first segment's name once MediaMTX wrote it (slow stream start), and say so."""
         with trio.move_on_after(patience):
             while True:
                 await trio.sleep(max(self.poll_interval, 1.0))
@@ -444,7 +445,7 @@ class Recordings:
                     async with self._lock(session.device):
                         current = self._active.get(session.device)
                         if current is not None and current.session_id == session_id:
-                            await self._rename(current, segments[0].name, current.start_time)
+                            self._publish(await self._rename(current, segments[0].name, current.start_time))
                     return
         log.warning("recording has written no segment yet", extra={"session": session_id})
 
@@ -568,7 +569,7 @@ class Recordings:
                 "UPDATE recording_sessions SET filename = ?, status = ?, end_time = ?, reason = ?, files = ?, "
                 "file_size = ? WHERE session_id = ?",
                 (
-                    filename,
+                    filename or "",
                     status,
                     end,
                     reason,
@@ -737,6 +738,8 @@ class Recordings:
                                 "MediaMTX not synced after resume", extra={"detail": exc.data.get("detail")}
                             )
                     self._schedule_timer(session)
+                    if session.filename is None:
+                        self._watch_first_segment(session)
                     self._publish(session)
                     return
             # The camera is gone: close the session with what was really recorded.
@@ -768,7 +771,7 @@ class Recordings:
             (
                 session.session_id,
                 session.device,
-                session.filename,
+                session.filename or "",
                 session.format,
                 session.record_format,
                 session.start_time,

@@ -176,7 +176,9 @@ class StorageGate:
         sample = await self._current()
         usage = sample.usages.get(directory) if directory is not None else sample.fullest()
         if usage is None:
-            raise DependencyFailed("storage", sample.error or "disk usage unknown", reason="storage_unavailable")
+            raise DependencyFailed(
+                "storage", sample.error or "disk usage unknown", reason="storage_unavailable"
+            )
         return usage
 
     # ------------------------------------------------------------------ decisions

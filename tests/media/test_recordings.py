@@ -168,6 +168,41 @@ async def test_warn_threshold_only_flags(tmp_path: Path) -> None:
         assert result.low_space_warning is True
 
 
+async def test_a_slow_first_segment_is_announced_when_it_exists_never_guessed(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path)  # first_segment_wait=1.0
+    rig.directory.add(synthetic_camera())
+    recordings_dir, rig.mediamtx.recordings_dir = rig.mediamtx.recordings_dir, None  # stream not up yet
+    async with running(rig) as media:
+        started = (await media.recordings.start("camera0")).session
+        assert started.filename is None  # not a name MediaMTX will never write
+        first = rig.topics("recording_status_update")[-1]
+        assert first["status"] == RECORDING and first["filename"] is None
+        assert media.recordings.status("camera0")["filename"] is None
+        rig.mediamtx.recordings_dir = recordings_dir
+        written = rig.mediamtx.start_segment("camera0")  # the stream came up: MediaMTX opens the segment
+        named = await _wait_for(
+            lambda: next((e for e in rig.topics("recording_status_update")[1:]), None), "the naming event"
+        )
+        assert named["status"] == RECORDING and named["session_id"] == started.session_id
+        assert named["filename"] == written.name
+        assert media.recordings.status("camera0")["filename"] == written.name
+        assert rig.registry.get("camera0").recording.filename == written.name  # type: ignore[union-attr]
+        assert (await _rows(rig))[0]["filename"] == written.name
+        stopped = await media.recordings.stop("camera0")
+        assert stopped.filename == written.name and stopped.files == (written.name,)
+
+
+async def test_a_session_that_never_wrote_a_segment_ends_without_a_name(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path)
+    rig.directory.add(synthetic_camera())
+    rig.mediamtx.recordings_dir = None
+    async with running(rig) as media:
+        await media.recordings.start("camera0")
+        stopped = await media.recordings.stop("camera0")
+        assert stopped.filename is None and stopped.files == ()
+        assert rig.topics("recording_status_update")[-1]["filename"] is None
+
+
 async def test_a_disk_crossing_block_percent_stops_the_recording_and_says_so(tmp_path: Path) -> None:
     rig = make_rig(tmp_path, config=media_config(tmp_path, warn_percent=80.0, block_percent=95.0))
     rig.directory.add(synthetic_camera())

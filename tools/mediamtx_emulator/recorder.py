@@ -4,9 +4,11 @@ MediaMTX muxes segments itself; the emulator reads the path from its own RTSP se
 reader, like MediaMTX's internal recorder) and lets ffmpeg's segment muxer cut at keyframes after
 ``recordSegmentDuration``. fmp4 segments are fragmented MP4 (fragments at keyframes and at least every
 ``recordPartDuration``), so a segment on disk is always playable, even while being written; mpegts
-segments are MPEG-TS. ffmpeg writes each segment under a hidden staging name; the moment it opens one,
-the emulator renames it to the recordPath name built from the current local time (``%f`` included),
-which is what MediaMTX names a segment after. Stopping sends SIGINT, so ffmpeg finishes the file.
+segments are MPEG-TS. ffmpeg does not probe its input (the SDP describes it), so like MediaMTX the
+first segment is opened as soon as recording starts on a ready path. ffmpeg writes each segment under
+a hidden staging name; the moment it opens one, the emulator renames it to the recordPath name built
+from the current local time (``%f`` included), which is what MediaMTX names a segment after.
+Stopping sends SIGINT, so ffmpeg finishes the file.
 """
 
 from __future__ import annotations
@@ -40,8 +42,11 @@ STAGE_WAIT = 2.0  # ffmpeg logs "Opening" just before it creates the file
 
 def ffmpeg_record_args(ffmpeg: str, input_url: str, conf: Mapping[str, Any], stage_pattern: str) -> list[str]:
     segment_seconds = max(conf["recordSegmentDuration"] / SECOND, 0.001)
+    # No input probing: the codec parameters come with the SDP, and probing the live stream held the
+    # first segment back ~2.3 s where the real server opens it at once (0.3 s measured without it).
     argv = [ffmpeg, "-hide_banner", "-nostdin", "-nostats", "-loglevel", "info",
-            "-rtsp_transport", "tcp", "-i", input_url, "-map", "0", "-c", "copy",
+            "-rtsp_transport", "tcp", "-analyzeduration", "0", "-probesize", "32",
+            "-i", input_url, "-map", "0", "-c", "copy",
             "-f", "segment", "-segment_time", f"{segment_seconds:g}", "-reset_timestamps", "1"]  # fmt: skip
     if conf["recordFormat"] == "mpegts":
         argv += ["-segment_format", "mpegts"]

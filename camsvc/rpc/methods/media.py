@@ -210,7 +210,7 @@ METHODS: list[Method] = [
         _obj(
             device="string",
             session_id="string",
-            filename="string",
+            filename=["string", "null"],
             status="string",
             start_time="string",
             duration=["integer", "null"],
@@ -227,7 +227,7 @@ METHODS: list[Method] = [
         _obj(
             device="string",
             session_id="string",
-            filename="string",
+            filename=["string", "null"],
             status="string",
             start_time="string",
             end_time="string",

@@ -1,0 +1,97 @@
+"""Recordings end to end against both MediaMTX targets (the emulator and the real binary): the name a
+client is given is the file on disk, and an outage of MediaMTX shows on the session."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+
+from camsvc.app import Service, build
+from camsvc.security.roles import Role
+from tests.rpc_client import RpcClient, rpc_client, service_config, token_for, ws_url
+
+from .targets import TARGETS, Target, open_target
+
+
+@pytest.fixture(params=TARGETS)
+async def target(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Target]:
+    async with open_target(request.param, tmp_path) as t:
+        yield t
+
+
+@contextlib.asynccontextmanager
+async def media_service(tmp_path: Path, target: Target, **sections: dict[str, Any]) -> AsyncIterator[Service]:
+    config = service_config(
+        tmp_path,
+        mediamtx={
+            "api_url": target.api_url,
+            "rtsp_port": target.rtsp_port,
+            "reconcile_interval": 0.5,
+            "backoff_max": 0.5,
+            "request_timeout": 3.0,
+            "on_demand_close_after": 1.0,
+        },
+        cameras={
+            "discovery": "disabled",
+            "synthetic": [{"id": "camera0", "width": 320, "height": 240, "fps": 15}],
+            "keyframe_interval": 0.5,
+        },
+        **sections,
+    )
+    service = build(config)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(service.run)
+        yield service
+        nursery.cancel_scope.cancel()
+
+
+@contextlib.asynccontextmanager
+async def operator(service: Service) -> AsyncIterator[RpcClient]:
+    async with rpc_client(ws_url(service), token=token_for(service, Role.OPERATOR)) as op:
+        with trio.fail_after(8):
+            while not any(  # noqa: ASYNC110 - polling the API under test, with a deadline
+                c["device"] == "camera0" and c["status"] == "CONNECTED"
+                for c in (await op.call("get_camera_list"))["cameras"]
+            ):
+                await trio.sleep(0.05)
+        yield op
+
+
+async def _exists(path: Path, limit: float = 10.0) -> None:
+    with trio.fail_after(limit):
+        # MediaMTX is another process: there is no event to wait on, only the file appearing
+        while not await trio.Path(path).exists():  # noqa: ASYNC110
+            await trio.sleep(0.05)
+
+
+@pytest.mark.parametrize("first_segment_wait", [3.0, 0.0], ids=["waited", "announced_later"])
+async def test_the_announced_recording_name_is_the_file_on_disk(
+    tmp_path: Path, target: Target, first_segment_wait: float
+) -> None:
+    """The name start_recording and its first event give is the file MediaMTX writes; when the segment
+    is not there yet (wait 0) they say null and a later RECORDING event names it."""
+    async with (
+        media_service(tmp_path, target, recording={"first_segment_wait": first_segment_wait}) as service,
+        operator(service) as op,
+    ):
+        started = await op.call("start_recording", {"device": "camera0"})
+        first = (await op.notification("recording_status_update"))["params"]
+        assert first["status"] == "RECORDING" and first["session_id"] == started["session_id"]
+        assert first["filename"] == started["filename"]
+        name = started["filename"]
+        if first_segment_wait:
+            assert name is not None, f"{target.kind}: no first segment within {first_segment_wait}s"
+        while name is None:
+            later = (await op.notification("recording_status_update"))["params"]
+            assert later["status"] == "RECORDING" and later["session_id"] == started["session_id"]
+            name = later["filename"]
+        await _exists(Path(service.config.recording.dir) / name)
+        status = await op.call("get_recording_status", {"device": "camera0"})
+        assert status["filename"] == name
+        stopped = await op.call("stop_recording", {"device": "camera0"})
+        assert stopped["filename"] == name and stopped["files"][0] == name
