@@ -30,7 +30,18 @@ class PathRuntimeLike(Protocol):
     ready: bool
 
 
+class MediamtxStatusLike(Protocol):
+    @property
+    def reachable(self) -> bool: ...
+
+    #: MediaMTX's /v3/info ``started`` (RFC 3339; changes when it restarts)
+    @property
+    def server_started(self) -> str | None: ...
+
+
 class MediamtxLike(Protocol):
+    def status(self) -> MediamtxStatusLike: ...
+
     def ensure_available(self) -> None: ...
 
     async def runtime(self, name: str) -> Any: ...

@@ -13,6 +13,13 @@ crash at any point leaves a row that the next start reconciles: a session left
 (the same session id; MediaMTX usually kept recording meanwhile), otherwise it is
 closed as FAILED with its real end time (its newest segment's mtime) and its files.
 Nothing here ever deletes or rewrites a segment.
+
+While MediaMTX is away (unreachable, or restarted since we last looked) a session's media stops:
+the session keeps the hole as a *gap* — from the last write of the segment written before it to the
+start of the first segment written after it — persisted with the session, shown by
+``get_recording_status`` and ``stop_recording``, and announced by a ``recording_status_update``
+(status RECORDING, ``interrupted: true``) when it opens and another (``interrupted: false``) when
+recording resumes. An API outage during which the segment keeps growing is not a gap.
 """
 
 from __future__ import annotations
@@ -50,6 +57,11 @@ TOP_UP_TOLERANCE = 0.2
 MAX_TOP_UP = 10.0
 #: the most media a recorder is assumed to hold unwritten (its fragment/part length)
 MAX_UNWRITTEN = 2.0
+#: how often MediaMTX's state is looked at while something records
+OUTAGE_POLL = 0.5
+#: while MediaMTX is unreachable, a newest segment unwritten this long means its recording stopped
+#: (MediaMTX writes an fMP4 part every recordPartDuration, 1 s by default)
+STALL = 3.0
 #: API format → MediaMTX recordFormat (``mp4`` is accepted and reported as given)
 FORMATS = {"fmp4": "fmp4", "mp4": "fmp4", "mpegts": "mpegts"}
 
@@ -74,6 +86,8 @@ SCHEMA = [
     """,
     # when the media really began (the first segment's start): timed sessions count from here
     "ALTER TABLE recording_sessions ADD COLUMN media_start REAL",
+    # holes in the media while MediaMTX was away: JSON [[start, end or null], ...]
+    "ALTER TABLE recording_sessions ADD COLUMN gaps TEXT NOT NULL DEFAULT '[]'",
 ]
 
 Scan = Callable[[], Awaitable[list[FileEntry]]]
@@ -99,6 +113,12 @@ class Session:
     file_size: int = 0
     #: wall-clock start of the first segment, once MediaMTX wrote it
     media_start: float | None = None
+    #: holes in the media while MediaMTX was away: (start, end); end None while it lasts
+    gaps: tuple[tuple[float, float | None], ...] = ()
+
+    @property
+    def interrupted(self) -> bool:
+        return bool(self.gaps) and self.gaps[-1][1] is None
 
     def deadline(self) -> float | None:
         """When a timed session ends: ``duration`` seconds of *media*, so counted from the first
@@ -132,6 +152,7 @@ class Session:
             tuple(json.loads(row["files"] or "[]")),
             row["file_size"] or 0,
             row["media_start"],
+            tuple((g[0], g[1]) for g in json.loads(row["gaps"] or "[]")),
         )
 
 
@@ -193,6 +214,8 @@ class Recordings:
         resume_grace: float = 15.0,
         poll_interval: float = 0.2,
         settle_interval: float = 0.3,
+        outage_poll: float = OUTAGE_POLL,
+        stall: float = STALL,
         probe: Callable[[str], Awaitable[float | None]] | None = None,
     ) -> None:
         self.directory = directory
@@ -209,6 +232,10 @@ class Recordings:
         self.resume_grace = resume_grace
         self.poll_interval = poll_interval
         self.settle_interval = settle_interval
+        self.outage_poll = outage_poll
+        self.stall = stall
+        #: looks taken at MediaMTX's state while sessions were active (tests wait on it)
+        self.outage_checks = 0
         #: media duration of a file (ffprobe), for timed sessions' final check
         self._probe = probe
         #: sessions recording now, by camera id
@@ -246,6 +273,7 @@ class Recordings:
                 for session in list(self._recovering.values()):
                     nursery.start_soon(self._recover, session)
                 nursery.start_soon(self._stop_when_full)
+                nursery.start_soon(self._watch_outages)
                 task_status.started()
                 await trio.sleep_forever()
         finally:
@@ -297,6 +325,8 @@ class Recordings:
                 "elapsed": None,
                 "duration": None,
                 "format": None,
+                "interrupted": False,
+                "gaps": [],
             }
         return {
             "device": camera.id,
@@ -307,6 +337,8 @@ class Recordings:
             "elapsed": session.elapsed(),
             "duration": session.duration,
             "format": session.format,
+            "interrupted": session.interrupted,
+            "gaps": gaps_doc(session),
         }
 
     def _camera(self, device: str) -> Camera:
@@ -555,6 +587,9 @@ class Recordings:
         segments = session_segments(await self._scan(), session.device, session.start_time, end)
         filename = segments[0].name if segments else session.filename
         sizes = await trio.to_thread.run_sync(_sizes_now, self.directory, [e.name for e in segments])
+        gaps = session.gaps
+        if session.interrupted:  # ended while MediaMTX was away: the media is missing up to the end
+            gaps = (*gaps[:-1], (gaps[-1][0], max(gaps[-1][0], end)))
         closed = attrs.evolve(
             session,
             filename=filename,
@@ -563,11 +598,12 @@ class Recordings:
             reason=reason,
             files=tuple(e.name for e in segments),
             file_size=sum(sizes),
+            gaps=gaps,
         )
         with trio.CancelScope(shield=True):  # the row must say how it ended even if our caller is cancelled
             await self._store.execute(
                 "UPDATE recording_sessions SET filename = ?, status = ?, end_time = ?, reason = ?, files = ?, "
-                "file_size = ? WHERE session_id = ?",
+                "file_size = ?, gaps = ? WHERE session_id = ?",
                 (
                     filename or "",
                     status,
@@ -575,6 +611,7 @@ class Recordings:
                     reason,
                     json.dumps(closed.files),
                     closed.file_size,
+                    json.dumps(closed.gaps),
                     session.session_id,
                 ),
             )
@@ -661,6 +698,84 @@ class Recordings:
                 extra={"session": session.session_id, "extra": extra},
             )
             await trio.sleep(extra)
+
+    # ------------------------------------------------------------------ MediaMTX outages
+
+    async def _watch_outages(self) -> None:
+        """Keep the gaps MediaMTX outages leave in running sessions, and announce them."""
+        seen_started: str | None = None
+        while True:
+            await trio.sleep(self.outage_poll)
+            gateway = self._mediamtx()
+            if gateway is None:
+                continue
+            st = gateway.status()
+            restarted_at: float | None = None
+            if st.server_started is not None:
+                if seen_started is not None and st.server_started != seen_started:
+                    # Restarted since we last looked (perhaps without our ever seeing it down).
+                    restarted_at = parse_time(st.server_started) or time.time()
+                seen_started = st.server_started
+            if not self._active:
+                continue
+            self.outage_checks += 1
+            if (
+                st.reachable
+                and restarted_at is None
+                and not any(s.interrupted for s in self._active.values())
+            ):
+                continue
+            entries = await self._scan()
+            for camera_id in list(self._active):
+                async with self._lock(camera_id):
+                    session = self._active.get(camera_id)
+                    if session is not None:
+                        await self._track_gap(session, entries, st.reachable, restarted_at)
+
+    async def _track_gap(
+        self, session: Session, entries: list[FileEntry], reachable: bool, restarted_at: float | None
+    ) -> None:
+        segments = session_segments(entries, session.device, session.start_time, None)
+        if not session.interrupted:
+            gap_start: float | None = None
+            if restarted_at is not None and restarted_at > session.start_time:
+                # the media ended with the last write of a segment the previous instance wrote
+                gap_start = max((e.modified for e in segments if e.created < restarted_at), default=None)
+            elif not reachable and segments and time.time() - segments[-1].modified >= self.stall:
+                gap_start = segments[-1].modified
+            if gap_start is None:
+                return  # still recording (an API-only outage), or no media yet to interrupt
+            session = await self._set_gaps(session, (*session.gaps, (gap_start, None)))
+            log.warning(
+                "recording interrupted: MediaMTX away",
+                extra={"camera": session.device, "session": session.session_id},
+            )
+            self._publish(session, "mediamtx_unavailable")
+        if session.interrupted and reachable:
+            gap_start = session.gaps[-1][0]
+            # begun after the gap opened, and written since (the segment that ended the media was not)
+            resumed = next((e for e in segments if e.created > gap_start and e.modified > gap_start), None)
+            if resumed is None:
+                return
+            session = await self._set_gaps(session, (*session.gaps[:-1], (gap_start, resumed.created)))
+            log.info(
+                "recording resumed after MediaMTX outage",
+                extra={
+                    "camera": session.device,
+                    "session": session.session_id,
+                    "gap": resumed.created - gap_start,
+                },
+            )
+            self._publish(session, "recording_resumed")
+
+    async def _set_gaps(self, session: Session, gaps: tuple[tuple[float, float | None], ...]) -> Session:
+        session = attrs.evolve(session, gaps=gaps)
+        await self._store.execute(
+            "UPDATE recording_sessions SET gaps = ? WHERE session_id = ?",
+            (json.dumps(gaps), session.session_id),
+        )
+        self._active[session.device] = session
+        return session
 
     # ------------------------------------------------------------------ full disk
 
@@ -750,16 +865,19 @@ class Recordings:
 
     # ------------------------------------------------------------------ events and persistence
 
-    def _publish(self, session: Session) -> None:
+    def _publish(self, session: Session, reason: str | None = None) -> None:
         params: dict[str, Any] = {
             "device": session.device,
             "status": session.status,
             "session_id": session.session_id,
             "filename": session.filename,
             "duration": session.duration if session.status == RECORDING else session.elapsed(),
+            "interrupted": session.interrupted,
+            "gaps": gaps_doc(session),
         }
-        if session.reason is not None:
-            params["reason"] = session.reason
+        reason = reason if reason is not None else session.reason
+        if reason is not None:
+            params["reason"] = reason
         if session.status != RECORDING:
             params["files"] = list(session.files)
         self._bus.publish("recording_status_update", params, device=session.device)
@@ -779,6 +897,14 @@ class Recordings:
                 session.status,
             ),
         )
+
+
+def gaps_doc(s: Session) -> list[dict[str, Any]]:
+    """A session's gaps as the API shows them (an open gap has ``end`` and ``duration`` null)."""
+    return [
+        {"start": iso(start), "end": iso(end), "duration": round(end - start, 3) if end is not None else None}
+        for start, end in s.gaps
+    ]
 
 
 def _sizes_now(directory: str, names_: list[str]) -> list[int]:
@@ -822,4 +948,5 @@ def stop_result(s: Session) -> dict[str, Any]:
         "file_size": s.file_size,
         "format": s.format,
         "files": list(s.files),
+        "gaps": gaps_doc(s),
     }

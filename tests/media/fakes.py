@@ -159,6 +159,9 @@ class FakeMediamtx:
     recordings_dir: Path | None = None
     sample: Path | None = None
     ready: dict[str, bool] = attrs.Factory(dict)
+    #: what status() reports: reachable, and /v3/info ``started`` (a change means it restarted)
+    reachable: bool = True
+    server_started: str | None = "2026-01-01T00:00:00Z"
     #: RFC 3339 readyTime per path (as MediaMTX reports it)
     ready_times: dict[str, str] = attrs.Factory(dict)
     circuit_open: bool = False
@@ -171,6 +174,9 @@ class FakeMediamtx:
     #: when set, sync() waits for it (and sets ``entered`` first): a slow MediaMTX
     gate: trio.Event | None = None
     entered: trio.Event = attrs.Factory(trio.Event)
+
+    def status(self) -> FakeMediamtx:
+        return self  # has the two fields media reads: reachable, server_started
 
     def ensure_available(self) -> None:
         if self.circuit_open:

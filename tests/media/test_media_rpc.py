@@ -122,6 +122,8 @@ async def test_recording_params_and_mediamtx_down(tmp_path: Path) -> None:
                 "elapsed": None,
                 "duration": None,
                 "format": None,
+                "interrupted": False,
+                "gaps": [],
             }
             err = await _error(op, "stop_recording", {"device": "camera0"})
             assert (err.code, err.reason) == (-32020, "not_recording")

@@ -95,3 +95,57 @@ async def test_the_announced_recording_name_is_the_file_on_disk(
         assert status["filename"] == name
         stopped = await op.call("stop_recording", {"device": "camera0"})
         assert stopped["filename"] == name and stopped["files"][0] == name
+
+
+async def _event(op: RpcClient, matches: Any, limit: float = 20.0) -> dict[str, Any]:
+    with trio.fail_after(limit):
+        while True:
+            params: dict[str, Any] = (await op.notification("recording_status_update", limit=limit))["params"]
+            if matches(params):
+                return params
+
+
+async def _frames_in(path: Path) -> int:
+    """Video frames ffprobe can read from a file (0: not playable)."""
+    probe = await trio.run_process(
+        ["ffprobe", "-v", "error", "-select_streams", "v:0", "-count_packets",
+         "-show_entries", "stream=nb_read_packets", "-of", "csv=p=0", str(path)],
+        capture_stdout=True,
+        check=False,
+    )  # fmt: skip
+    text = probe.stdout.decode().strip()
+    return int(text) if probe.returncode == 0 and text.isdigit() else 0
+
+
+async def _has_media(path: Path) -> None:
+    with trio.fail_after(10):
+        while not await _frames_in(path):  # noqa: ASYNC110 - media is written by another process
+            await trio.sleep(0.1)
+
+
+async def test_a_mediamtx_outage_shows_on_the_session(tmp_path: Path, target: Target) -> None:
+    """MediaMTX goes away for 2 s mid-recording: an event when the media stops, one when it resumes,
+    and the gap kept on the session (status, stop result) — not `recording: true` throughout."""
+    async with media_service(tmp_path, target) as service, operator(service) as op:
+        started = await op.call("start_recording", {"device": "camera0"})
+        name = started["filename"] or (await _event(op, lambda p: p["filename"] is not None))["filename"]
+        first = Path(service.config.recording.dir) / name
+        await _exists(first)
+        await _has_media(first)
+        await target.restart(downtime=2.0)
+        down = await _event(op, lambda p: p["interrupted"])
+        assert down["status"] == "RECORDING" and down["reason"] == "mediamtx_unavailable"
+        assert down["session_id"] == started["session_id"] and down["gaps"][0]["end"] is None
+        up = await _event(op, lambda p: p.get("reason") == "recording_resumed")
+        assert up["interrupted"] is False and len(up["gaps"]) == 1
+        gap = up["gaps"][0]
+        assert gap["start"] == down["gaps"][0]["start"]
+        assert gap["duration"] >= 2.0  # no media while it was down, so the gap holds the whole downtime
+        status = await op.call("get_recording_status", {"device": "camera0"})
+        assert status["recording"] is True and status["interrupted"] is False and status["gaps"] == up["gaps"]
+        newest = max(await trio.Path(service.config.recording.dir).glob("camera0_*"))
+        await _has_media(Path(newest))  # the emulator's ffmpeg opens a segment before its first frame
+        stopped = await op.call("stop_recording", {"device": "camera0"})
+        assert stopped["gaps"] == up["gaps"] and stopped["files"][0] == name and len(stopped["files"]) >= 2
+        for file in stopped["files"]:
+            assert await _frames_in(Path(service.config.recording.dir) / file) > 0, f"{file} is not playable"

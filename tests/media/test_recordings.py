@@ -4,6 +4,7 @@ camera removal, and crash recovery from the persisted sessions."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import time
 from collections.abc import AsyncIterator
@@ -15,6 +16,7 @@ import pytest
 import trio
 
 from camsvc.errors import DependencyFailed, InsufficientStorage, InvalidState, NotFound
+from camsvc.health import iso
 from camsvc.media.recordings import FAILED, RECORDING, STOPPED, stop_result
 from camsvc.media.service import MediaService
 from camsvc.storage import names
@@ -411,3 +413,109 @@ async def test_crash_recovery_closes_with_the_real_end_when_the_camera_is_gone(t
         assert event["files"] == [segment.name, later.name]
         assert {p.name: p.stat().st_size for p in (segment, later)} == sizes  # nothing touched
         assert media2.recordings.active_starts() == {}
+
+
+def _age(path: Path, seconds: float) -> float:
+    """Make ``path`` look last written ``seconds`` ago (MediaMTX stopped writing it); returns that time."""
+    when = time.time() - seconds
+    os.utime(path, (when, when))
+    return when
+
+
+async def _checks(media: MediaService, more: int) -> None:
+    """Let the outage watch look at MediaMTX ``more`` times."""
+    target = media.recordings.outage_checks + more
+    await _wait_for(lambda: media.recordings.outage_checks >= target, f"{more} outage checks")
+
+
+async def test_a_mediamtx_outage_is_kept_on_the_session_and_announced(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path)
+    rig.directory.add(synthetic_camera())
+    async with running(rig) as media:
+        media.recordings.outage_poll, media.recordings.stall = 0.05, 1.0
+        started = (await media.recordings.start("camera0")).session
+        before = rig.mediamtx.writing["camera0"]
+        rig.mediamtx.reachable = False  # MediaMTX killed: its segment stops growing
+        last_write = _age(before, 5.0)
+        down = await _wait_for(
+            lambda: next((e for e in rig.topics("recording_status_update") if e["interrupted"]), None),
+            "the interruption event",
+        )
+        assert down["status"] == RECORDING and down["reason"] == "mediamtx_unavailable"
+        assert down["session_id"] == started.session_id
+        assert down["gaps"] == [{"start": iso(last_write), "end": None, "duration": None}]
+        status = media.recordings.status("camera0")
+        assert status["recording"] is True and status["interrupted"] is True
+        rig.mediamtx.reachable = True  # back: the reconciler restores the path, MediaMTX records anew
+        after = rig.mediamtx.start_segment("camera0")
+        up = await _wait_for(
+            lambda: next(
+                (e for e in rig.topics("recording_status_update") if e.get("reason") == "recording_resumed"),
+                None,
+            ),
+            "the resumption event",
+        )
+        resumed_at = names.segment_start(after.name)
+        assert up["interrupted"] is False and resumed_at is not None
+        assert up["gaps"] == [
+            {"start": iso(last_write), "end": iso(resumed_at), "duration": round(resumed_at - last_write, 3)}
+        ]
+        assert media.recordings.status("camera0")["gaps"] == up["gaps"]
+        assert json.loads((await _rows(rig))[0]["gaps"]) == [[last_write, resumed_at]]  # persisted
+        stopped = await media.recordings.stop("camera0")
+        assert stopped.files == (before.name, after.name)
+        assert stop_result(stopped)["gaps"] == up["gaps"]
+
+
+async def test_an_api_outage_while_media_flows_is_no_gap(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path)
+    rig.directory.add(synthetic_camera())
+    async with running(rig) as media:
+        media.recordings.outage_poll, media.recordings.stall = 0.05, 5.0
+        await media.recordings.start("camera0")
+        rig.mediamtx.reachable = False  # the API does not answer, but the segment is still being written
+        await _checks(media, 5)
+        assert not any(e["interrupted"] for e in rig.topics("recording_status_update"))
+        assert media.recordings.status("camera0")["gaps"] == []
+
+
+async def test_a_restart_between_two_looks_is_still_a_gap(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path)
+    rig.directory.add(synthetic_camera())
+    async with running(rig) as media:
+        media.recordings.outage_poll = 0.05
+        await media.recordings.start("camera0")
+        await _checks(media, 1)  # the watch has seen the current instance
+        last_write = rig.mediamtx.writing["camera0"].stat().st_mtime  # the old instance's last write
+        restarted = time.time()
+        after = rig.mediamtx.start_segment("camera0", when=restarted + 0.2)  # the new instance records
+        rig.mediamtx.server_started = dt.datetime.fromtimestamp(restarted, dt.UTC).isoformat()
+        up = await _wait_for(
+            lambda: next(
+                (e for e in rig.topics("recording_status_update") if e.get("reason") == "recording_resumed"),
+                None,
+            ),
+            "the resumption event",
+        )
+        down = [e for e in rig.topics("recording_status_update") if e["interrupted"]]
+        assert len(down) == 1 and down[0]["reason"] == "mediamtx_unavailable"
+        resumed_at = names.segment_start(after.name)
+        assert resumed_at is not None
+        assert up["gaps"] == [
+            {"start": iso(last_write), "end": iso(resumed_at), "duration": round(resumed_at - last_write, 3)}
+        ]
+
+
+async def test_a_session_stopped_during_an_outage_ends_its_gap_at_the_stop(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path)
+    rig.directory.add(synthetic_camera())
+    async with running(rig) as media:
+        media.recordings.outage_poll, media.recordings.stall = 0.05, 1.0
+        await media.recordings.start("camera0")
+        rig.mediamtx.reachable = False
+        last_write = _age(rig.mediamtx.writing["camera0"], 5.0)
+        await _wait_for(lambda: media.recordings.status("camera0")["interrupted"], "the interruption")
+        rig.mediamtx.reachable = True
+        stopped = await media.recordings.stop("camera0")
+        assert stopped.end_time is not None and stopped.gaps == ((last_write, stopped.end_time),)
+        assert rig.topics("recording_status_update")[-1]["gaps"][0]["end"] == iso(stopped.end_time)
