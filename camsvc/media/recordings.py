@@ -860,8 +860,8 @@ class Recordings:
             # The camera is gone: close the session with what was really recorded.
             segments = session_segments(await self._scan(), session.device, session.start_time, None)
             end = max((e.modified for e in segments), default=session.start_time)
-            self.recovered.append((session.session_id, "closed"))
             await self._close(session, FAILED, "camera_disconnected", end)
+            self.recovered.append((session.session_id, "closed"))  # once the row says so
 
     # ------------------------------------------------------------------ events and persistence
 

@@ -13,6 +13,7 @@ import trio
 
 from camsvc.app import Service, build
 from camsvc.security.roles import Role
+from camsvc.storage.disk import DiskUsage
 from tests.rpc_client import RpcClient, rpc_client, service_config, token_for, ws_url
 
 from .targets import TARGETS, Target, open_target
@@ -147,5 +148,30 @@ async def test_a_mediamtx_outage_shows_on_the_session(tmp_path: Path, target: Ta
         await _has_media(Path(newest))  # the emulator's ffmpeg opens a segment before its first frame
         stopped = await op.call("stop_recording", {"device": "camera0"})
         assert stopped["gaps"] == up["gaps"] and stopped["files"][0] == name and len(stopped["files"]) >= 2
+        for file in stopped["files"]:
+            assert await _frames_in(Path(service.config.recording.dir) / file) > 0, f"{file} is not playable"
+
+
+async def test_a_full_disk_stops_the_recording_with_playable_files(tmp_path: Path, target: Target) -> None:
+    """The disk crosses storage.block_percent mid-recording: STOPPED with reason storage_full, and the
+    segments MediaMTX wrote are complete files."""
+    level = {"pct": 50.0}
+
+    def statvfs(path: str) -> DiskUsage:  # the disk-usage seam
+        return DiskUsage(path, 1000, int(level["pct"] * 10), 1000 - int(level["pct"] * 10))
+
+    async with (
+        media_service(tmp_path, target, storage={"disk_check_interval": 0.2}) as service,
+        operator(service) as op,
+    ):
+        service.services.media.gate._usage = statvfs  # type: ignore[union-attr]
+        started = await op.call("start_recording", {"device": "camera0"})
+        name = started["filename"] or (await _event(op, lambda p: p["filename"] is not None))["filename"]
+        await _has_media(Path(service.config.recording.dir) / name)
+        level["pct"] = 96.0
+        stopped = await _event(op, lambda p: p["status"] != "RECORDING")
+        assert (stopped["status"], stopped["reason"]) == ("STOPPED", "storage_full")
+        assert stopped["session_id"] == started["session_id"] and stopped["files"][0] == name
+        assert (await op.call("get_recording_status", {"device": "camera0"}))["recording"] is False
         for file in stopped["files"]:
             assert await _frames_in(Path(service.config.recording.dir) / file) > 0, f"{file} is not playable"
