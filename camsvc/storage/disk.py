@@ -159,11 +159,13 @@ class StorageGate:
         assert self._latest is not None
         return self._latest
 
-    async def watch(self) -> None:
-        """Sample every ``interval`` until cancelled (run by the housekeeping child)."""
+    async def watch(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Sample now (started once it is taken, or given up after ``timeout``), then every ``interval``."""
+        await self.sample()
+        task_status.started()
         while True:
-            await self.sample()
             await trio.sleep(self.interval)
+            await self.sample()
 
     async def _current(self) -> DiskSample:
         latest = self._latest

@@ -29,7 +29,7 @@ class Housekeeping:
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(self.gate.watch)
+            await nursery.start(self.gate.watch)  # health has a sample once we are running
             task_status.started()
             while True:
                 await trio.sleep(self.interval)

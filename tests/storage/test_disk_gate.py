@@ -13,6 +13,9 @@ import trio.testing
 from camsvc.errors import DependencyFailed, InsufficientStorage
 from camsvc.health import DEGRADED, HEALTHY, UNHEALTHY
 from camsvc.storage.disk import DiskUsage, StorageGate
+from camsvc.storage.housekeeping import Housekeeping
+from camsvc.storage.retention import Retention
+from camsvc.storage.state import StateStore
 
 
 def _usage(pct: float) -> DiskUsage:
@@ -123,3 +126,22 @@ async def test_concurrent_readers_share_one_reading(tmp_path: Path) -> None:
         await trio.testing.wait_all_tasks_blocked()
         release.set()
     assert results == [20.0, 20.0] and calls == 1
+
+
+async def test_the_housekeeping_child_is_started_with_a_sample_and_keeps_sampling(tmp_path: Path) -> None:
+    calls = 0
+
+    def usage(_d: str) -> DiskUsage:
+        nonlocal calls
+        calls += 1
+        return _usage(10)
+
+    gate = StorageGate([str(tmp_path)], warn_percent=80, block_percent=95, usage=usage, interval=0.01)
+    keeper = Housekeeping(Retention(StateStore(tmp_path / "state.db"), []), gate, 3600)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(keeper.run)
+        assert gate.health().status == HEALTHY and calls == 1
+        with trio.fail_after(5):
+            while calls < 3:
+                await gate.wait_sample()
+        nursery.cancel_scope.cancel()
