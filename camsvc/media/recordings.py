@@ -703,12 +703,12 @@ class Recordings:
 
     async def _watch_outages(self) -> None:
         """Keep the gaps MediaMTX outages leave in running sessions, and announce them."""
+        gateway = self._mediamtx
+        if gateway is None:
+            return
         seen_started: str | None = None
         while True:
             await trio.sleep(self.outage_poll)
-            gateway = self._mediamtx()
-            if gateway is None:
-                continue
             st = gateway.status()
             restarted_at: float | None = None
             if st.server_started is not None:

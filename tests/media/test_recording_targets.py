@@ -164,7 +164,7 @@ async def test_a_full_disk_stops_the_recording_with_playable_files(tmp_path: Pat
         media_service(tmp_path, target, storage={"disk_check_interval": 0.2}) as service,
         operator(service) as op,
     ):
-        service.services.media.gate._usage = statvfs  # type: ignore[union-attr]
+        service.services.media.gate._usage = statvfs  # type: ignore[attr-defined]
         started = await op.call("start_recording", {"device": "camera0"})
         name = started["filename"] or (await _event(op, lambda p: p["filename"] is not None))["filename"]
         await _has_media(Path(service.config.recording.dir) / name)
