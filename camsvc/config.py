@@ -215,7 +215,9 @@ class RecordingConfig:
         10.0, "Seconds start/stop_recording wait for MediaMTX to apply the change (start fails with -32050 after)."
     )
     first_segment_wait: Seconds = doc(
-        3.0, "Seconds start_recording waits for MediaMTX's first segment to learn its real file name."
+        3.0,
+        "Seconds start_recording waits for MediaMTX's first segment to learn its real file name "
+        "(after that its filename is null and a later recording_status_update names it).",
     )
     resume_grace: Seconds = doc(
         15.0, "After a restart, seconds a session left RECORDING waits for its camera before it is closed."
