@@ -519,3 +519,36 @@ async def test_a_session_stopped_during_an_outage_ends_its_gap_at_the_stop(tmp_p
         stopped = await media.recordings.stop("camera0")
         assert stopped.end_time is not None and stopped.gaps == ((last_write, stopped.end_time),)
         assert rig.topics("recording_status_update")[-1]["gaps"][0]["end"] == iso(stopped.end_time)
+
+
+async def test_a_gap_open_when_the_service_died_is_closed_after_recovery(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path)
+    rig.directory.add(synthetic_camera())
+    async with running(rig) as media:
+        media.recordings.outage_poll, media.recordings.stall = 0.05, 1.0
+        started = (await media.recordings.start("camera0")).session
+        rig.mediamtx.reachable = False
+        last_write = _age(rig.mediamtx.writing["camera0"], 5.0)
+        await _wait_for(lambda: media.recordings.status("camera0")["interrupted"], "the interruption")
+    rig.store.close()  # the process dies during the outage
+
+    rig2 = make_rig(tmp_path)
+    async with running(rig2) as media2:
+        media2.recordings.outage_poll = 0.05
+        rig2.directory.add(synthetic_camera())
+        await _wait_for(lambda: media2.recordings.recovered, "recovery")
+        status = media2.recordings.status("camera0")
+        assert status["session_id"] == started.session_id and status["interrupted"] is True  # kept
+        up = await _wait_for(
+            lambda: next(
+                (e for e in rig2.topics("recording_status_update") if e.get("reason") == "recording_resumed"),
+                None,
+            ),
+            "the resumption event",
+        )
+        after = rig2.mediamtx.writing["camera0"]  # MediaMTX, reachable again, recorded on the resume's sync
+        resumed_at = names.segment_start(after.name)
+        assert resumed_at is not None and up["session_id"] == started.session_id
+        assert up["gaps"] == [
+            {"start": iso(last_write), "end": iso(resumed_at), "duration": round(resumed_at - last_write, 3)}
+        ]
