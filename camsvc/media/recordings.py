@@ -725,12 +725,15 @@ class Recordings:
                 and not any(s.interrupted for s in self._active.values())
             ):
                 continue
-            entries = await self._scan()
-            for camera_id in list(self._active):
-                async with self._lock(camera_id):
-                    session = self._active.get(camera_id)
-                    if session is not None:
-                        await self._track_gap(session, entries, st.reachable, restarted_at)
+            try:
+                entries = await self._scan()
+                for camera_id in list(self._active):
+                    async with self._lock(camera_id):
+                        session = self._active.get(camera_id)
+                        if session is not None:
+                            await self._track_gap(session, entries, st.reachable, restarted_at)
+            except OSError as exc:  # a failing disk must not restart-loop the recordings child
+                log.warning("cannot check recordings for MediaMTX outages", extra={"error": str(exc)})
 
     async def _track_gap(
         self, session: Session, entries: list[FileEntry], reachable: bool, restarted_at: float | None
@@ -801,8 +804,14 @@ class Recordings:
     async def _stop_for_space(self, camera_id: str) -> None:
         async with self._lock(camera_id):
             session = self._active.get(camera_id)
-            if session is not None:
+            if session is None:
+                return
+            try:
                 await self._finish(session, STOPPED, "storage_full")
+            except Exception:
+                log.exception(
+                    "recording could not be stopped for space", extra={"session": session.session_id}
+                )
 
     # ------------------------------------------------------------------ camera removal
 
