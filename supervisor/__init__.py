@@ -1,10 +1,11 @@
-"""Generic trio supervision, after Erlang/OTP: child specs, restart policies,
-backoff, restart intensity, dynamic children and immutable state snapshots.
+"""Generic trio supervision, after Erlang/OTP: child specs, restart policies and
+strategies (one_for_one, rest_for_one), backoff, restart intensity, dynamic
+children and immutable state snapshots. Semantics: :mod:`supervisor.supervisor`.
 
 No knowledge of cameras or of the service lives here.
 """
 
-from .spec import Backoff, ChildRun, ChildSpec, Restart, TaskStatus, supervisor_child
+from .spec import Backoff, ChildRun, ChildSpec, Restart, Strategy, TaskStatus, supervisor_child
 from .state import (
     ChildSnapshot,
     ChildState,
@@ -25,6 +26,7 @@ __all__ = [
     "Restart",
     "RestartRecord",
     "StartError",
+    "Strategy",
     "Supervisor",
     "SupervisorEvent",
     "SupervisorGaveUp",

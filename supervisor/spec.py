@@ -24,6 +24,15 @@ class TaskStatus(Protocol):
 ChildRun = Callable[..., Awaitable[object]]
 
 
+class Strategy(enum.Enum):
+    """OTP restart strategies: which children restart when one of them fails."""
+
+    #: only the failed child restarts
+    ONE_FOR_ONE = "one_for_one"
+    #: the failed child and every child started after it: later children depend on earlier ones
+    REST_FOR_ONE = "rest_for_one"
+
+
 class Restart(enum.Enum):
     """OTP restart types."""
 
@@ -31,7 +40,7 @@ class Restart(enum.Enum):
     PERMANENT = "permanent"
     #: restarted only when it raised; a normal return is a clean stop
     TRANSIENT = "transient"
-    #: never restarted
+    #: never restarted, and forgotten by its supervisor as soon as it ends
     TEMPORARY = "temporary"
 
 
@@ -43,6 +52,10 @@ class Backoff:
     spread by +/- ``jitter`` (a fraction) so that children failing together do
     not restart in lock step. A child that ran for ``reset_after`` seconds
     before failing starts again from ``initial``.
+
+    Backoff spaces restarts out in wall-clock time; it does not hide a crash
+    loop from restart intensity, which also counts failures against the
+    child's own run time (see :mod:`supervisor.supervisor`).
     """
 
     initial: float = attrs.field(default=0.1, validator=attrs.validators.ge(0))
@@ -72,7 +85,7 @@ class ChildSpec:
     run: ChildRun
     restart: Restart = Restart.PERMANENT
     backoff: Backoff = Backoff()
-    #: how long stop_child waits for the child's own cleanup after cancelling it
+    #: how long the supervisor waits for the child's own cleanup after cancelling it
     shutdown_timeout: float = 5.0
     #: how long start_child waits for ``task_status.started()``
     start_timeout: float = 30.0

@@ -162,17 +162,23 @@ async def test_transient_child_that_raises_is_restarted(autojump_clock: trio.tes
         nursery.cancel_scope.cancel()
 
 
-async def test_temporary_child_is_never_restarted(autojump_clock: trio.testing.MockClock) -> None:
+async def test_temporary_child_is_never_restarted_and_forgotten_when_it_ends(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     flaky = Flaky(fail_times=5)
-    sup = Supervisor("root", [ChildSpec("once", flaky, restart=Restart.TEMPORARY)])
+    events: list[SupervisorEvent] = []
+    sup = Supervisor("root", [ChildSpec("once", flaky, restart=Restart.TEMPORARY)], listeners=[events.append])
     async with trio.open_nursery() as nursery:
         await nursery.start(sup.run)
-        await wait_for(lambda: sup.snapshot().child("once").state is ChildState.FAILED)
+        await wait_for(lambda: not sup.has_child("once"))
         await trio.sleep(100)
-        snap = sup.snapshot().child("once")
         assert flaky.runs == 1
-        assert snap.restarts == 0
-        assert snap.last_error == "RuntimeError: boom 1"
+        assert sup.snapshot().child("once") is None
+        # the error is not lost with the child: the failed event carries it
+        assert [(e.kind, e.error) for e in events if e.kind is not EventKind.STARTED] == [
+            (EventKind.FAILED, "RuntimeError: boom 1"),
+            (EventKind.STOPPED, None),
+        ]
         nursery.cancel_scope.cancel()
 
 
