@@ -1,4 +1,4 @@
-"""A supervised mediamtx process (root child ``mediamtx-server``), when configured.
+"""A supervised mediamtx process (child ``mediamtx-server`` of the ``mediamtx`` supervisor), when configured.
 
 Runs ``<binary> <config_file>`` in its own process group. Its stdout/stderr lines, and
 those of the hooks it runs, go to our log (logger ``camsvc.mediamtx.server``) at the

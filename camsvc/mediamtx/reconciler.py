@@ -1,4 +1,4 @@
-"""The MediaMTX reconciler (root child ``mediamtx``) and the gateway others use.
+"""The MediaMTX reconciler (``mediamtx/reconciler``) and the gateway others use.
 
 Level-triggered: a pass runs on every registry change (``registry.wait_changed``),
 on ``sync()`` and every ``mediamtx.reconcile_interval`` seconds. Two kinds of pass:

@@ -129,8 +129,9 @@ async def test_missing_files_are_named(tmp_path: Path, fake_binary: Path, missin
 
 
 async def test_service_supervises_mediamtx_and_recovers_from_its_death(tmp_path: Path, fake_binary: Path) -> None:
-    """The whole service with mediamtx.binary set: mediamtx-server is a root child before the
-    reconciler; SIGKILL to the process → the supervisor restarts it → paths re-applied."""
+    """The whole service with mediamtx.binary set: mediamtx-server runs before the reconciler under
+    the rest_for_one ``mediamtx`` supervisor; SIGKILL to the process → the supervisor restarts it,
+    then the reconciler → paths re-applied."""
     port = free_port()
     config = make_config(
         tmp_path, f"http://127.0.0.1:{port}", binary=str(fake_binary), config_file=str(yml(tmp_path, port)),
@@ -167,12 +168,14 @@ async def test_service_supervises_mediamtx_and_recovers_from_its_death(tmp_path:
 
             await until(restarted, timeout=9, what="new mediamtx process with the camera paths")
             sup = (await http.get("/supervisor")).json()
-            children = {c["name"]: c for c in sup["children"]}
-            names = [c["name"] for c in sup["children"]]
-            assert names.index("mediamtx-server") < names.index("mediamtx")
+            room_doc = next(c for c in sup["children"] if c["name"] == "mediamtx")
+            assert room_doc["restarts"] == 0
+            children = {c["name"]: c for c in room_doc["supervisor"]["children"]}
+            assert list(children) == ["mediamtx-server", "reconciler"]
             server = children["mediamtx-server"]
             assert server["restarts"] == 1 and "killed by signal 9" in server["history"][0]["reason"]
-            assert children["mediamtx"]["restarts"] == 0
+            reconciler = children["reconciler"]
+            assert reconciler["restarts"] == 1 and "rest_for_one" in reconciler["history"][0]["reason"]
         nursery.cancel_scope.cancel()
     assert not pid_alive(first_pid)
 
@@ -180,6 +183,7 @@ async def test_service_supervises_mediamtx_and_recovers_from_its_death(tmp_path:
 def test_room_without_binary_has_no_server_child(tmp_path: Path) -> None:
     config = make_config(tmp_path, "http://127.0.0.1:1")
     service = build(config)
-    names = [s.name for s in service.extras["mediamtx"].child_specs()]
-    assert names == ["mediamtx"]
+    room = service.extras["mediamtx"]
+    assert [s.name for s in room.child_specs()] == ["mediamtx"]
+    assert room.process is None
     service.services.store.close()
