@@ -164,7 +164,7 @@ class Stack:
         raise RuntimeError(f"{what} did not listen on {port} within {timeout:g}s")
 
     def _real_mediamtx_yml(self) -> Path:
-        """conf/mediamtx.yml on this stack's ports, RTSP/TCP only (no HLS/WebRTC listeners to collide)."""
+        """conf/mediamtx.yml on this stack's ports, RTSP/TCP only (no HLS/WebRTC/MoQ listeners to collide)."""
         conf = yaml.safe_load((REPO / "conf" / "mediamtx.yml").read_text())
         conf.update(
             apiAddress=f"127.0.0.1:{self.api_port}",
@@ -172,6 +172,7 @@ class Stack:
             rtspTransports=["tcp"],
             hls=False,
             webrtc=False,
+            moq=False,
         )
         path = self.work / "mediamtx.yml"
         path.write_text(yaml.safe_dump(conf))
@@ -217,10 +218,13 @@ class Stack:
             self.emulator = None
             self.mediamtx_kills += 1
             return True
-        proc = self._mediamtx_process()
-        if proc is None:
+        try:
+            proc = self._mediamtx_process()
+            if proc is None:
+                return False
+            proc.kill()
+        except psutil.Error:  # not up (yet) again
             return False
-        proc.kill()
         self.mediamtx_kills += 1
         return True
 
@@ -230,6 +234,12 @@ class Stack:
 
     def kill_publisher(self, camera_id: str) -> bool:
         """SIGKILL the ffmpeg MediaMTX runs to publish ``camera_id``; False when none runs now."""
+        try:
+            return self._kill_publisher(camera_id)
+        except psutil.Error:  # MediaMTX itself just died (killed, restarting)
+            return False
+
+    def _kill_publisher(self, camera_id: str) -> bool:
         mtx = self._mediamtx_process()
         if mtx is None:
             return False

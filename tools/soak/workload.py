@@ -84,7 +84,7 @@ class Seen:
     #: {t, rss, fds, load}: load False before the clients connect and after they left
     samples: list[dict[str, float]] = attrs.Factory(list)
     supervisor: dict[str, Any] = attrs.Factory(dict)
-    #: what the service's fds are at the end (sockets by state and port, open files)
+    #: what the service's fds are, when their count did not come back to idle (sockets by state, files)
     fd_detail: dict[str, int] = attrs.Factory(dict)
     downloads: int = 0
     churn_added: int = 0
@@ -107,7 +107,7 @@ class Soak:
     # ------------------------------------------------------------------------------------------- running
 
     async def run(self) -> Seen:
-        async with self.http, trio.open_nursery() as nursery:
+        async with trio.open_nursery() as nursery:
             for i in range(self.o.observers):
                 self.seen.observed.append(set())
                 await nursery.start(self._observer, i)
@@ -122,8 +122,10 @@ class Soak:
                     load.start_soon(self._mediamtx_chaos)
                     load.start_soon(self._publisher_chaos)
             await self._settle()
+            await self.http.aclose()  # its keep-alive connections are ours, not a leak of the service
             await self._idle_sample(baseline=self.seen.samples[0]["fds"] if self.seen.samples else 0)
-            self.seen.supervisor = (await self.http.get("/supervisor")).json()
+            async with httpx.AsyncClient(base_url=self.stack.http_url, timeout=30) as http:
+                self.seen.supervisor = (await http.get("/supervisor")).json()
             nursery.cancel_scope.cancel()
         return self.seen
 
@@ -350,11 +352,14 @@ class Soak:
 
 
 def _fd_kinds(proc: psutil.Process) -> dict[str, int]:
+    """The service's fds by kind; a TCP connection also says whether its peer is still open in the soak."""
     kinds: collections.Counter[str] = collections.Counter()
     try:
+        ours = {c.laddr for c in psutil.Process().net_connections(kind="inet") if c.laddr}
         for conn in proc.net_connections(kind="inet"):
             port = conn.laddr.port if conn.laddr else 0
-            kinds[f"tcp {conn.status} local:{port}"] += 1
+            peer = "" if not conn.raddr else (" peer open" if conn.raddr in ours else " peer gone")
+            kinds[f"tcp {conn.status} local:{port}{peer}"] += 1
         for f in proc.open_files():
             kinds[f"file {f.path}"] += 1
     except psutil.Error:
