@@ -126,6 +126,8 @@ def process_growth(samples: list[dict[str, float]], warmup: float) -> dict[str, 
         "fds_idle_after": int(samples[-1]["fds"]),
         "fds_max": int(max(s["fds"] for s in samples)),
         "fd_growth": int(samples[-1]["fds"] - samples[0]["fds"]),
+        #: [seconds, MB, fds] per sample, to tell a plateau from a climb
+        "series": [[round(s["t"]), round(s["rss"] / mb, 1), int(s["fds"])] for s in samples],
     }
 
 
