@@ -122,6 +122,7 @@ def process_growth(samples: list[dict[str, float]], warmup: float) -> dict[str, 
         "rss_end_mb": round(last["rss"] / mb, 1),
         "rss_max_mb": round(max(s["rss"] for s in samples) / mb, 1),
         "rss_growth_pct": round(100 * (last["rss"] - base["rss"]) / base["rss"], 2),
+        "rss_slope_mb_per_min_last_half": _slope_per_min(loaded[len(loaded) // 2 :], mb),
         "fds_idle_before": int(samples[0]["fds"]),
         "fds_idle_after": int(samples[-1]["fds"]),
         "fds_max": int(max(s["fds"] for s in samples)),
@@ -129,6 +130,17 @@ def process_growth(samples: list[dict[str, float]], warmup: float) -> dict[str, 
         #: [seconds, MB, fds] per sample, to tell a plateau from a climb
         "series": [[round(s["t"]), round(s["rss"] / mb, 1), int(s["fds"])] for s in samples],
     }
+
+
+def _slope_per_min(samples: list[dict[str, float]], unit: float) -> float | None:
+    """Least-squares slope of RSS over time: near 0 on a plateau, positive while it climbs."""
+    if len(samples) < 3:
+        return None
+    ts = [s["t"] for s in samples]
+    ys = [s["rss"] / unit for s in samples]
+    mt, my = sum(ts) / len(ts), sum(ys) / len(ys)
+    var = sum((t - mt) ** 2 for t in ts)
+    return round(60 * sum((t - mt) * (y - my) for t, y in zip(ts, ys, strict=True)) / var, 3) if var else None
 
 
 def _with_fd_detail(growth: dict[str, Any], seen: Seen) -> dict[str, Any]:
@@ -192,7 +204,8 @@ def summary(report: dict[str, Any]) -> str:
     if p:
         lines.append(
             f"camsvc RSS: {p['rss_after_warmup_mb']} MB after {p['warmup_s']:g} s warm-up → {p['rss_end_mb']} MB "
-            f"({p['rss_growth_pct']:+.1f}%), max {p['rss_max_mb']} MB; fds idle {p['fds_idle_before']} → "
+            f"({p['rss_growth_pct']:+.1f}%), max {p['rss_max_mb']} MB, "
+            f"{p['rss_slope_mb_per_min_last_half']} MB/min over the last half; fds idle {p['fds_idle_before']} → "
             f"{p['fds_idle_after']} (max {p['fds_max']} under load); {p['samples']} samples"
         )
     lines.append(f"supervisor restarts: {report['supervisor_restarts'] or 'none'}")
