@@ -11,6 +11,7 @@ from pathlib import Path
 import trio
 
 from tools.mediamtx_emulator.app import EmulatorConfig, serve
+from tools.mediamtx_emulator.conffile import ConfFileError
 
 
 def _host_port(value: str) -> tuple[str, int]:
@@ -33,6 +34,8 @@ def parse_args(argv: list[str] | None = None) -> EmulatorConfig:
         prog="python -m tools.mediamtx_emulator",
         description="Stand-in for MediaMTX v1.20.1: v3 control API plus an RTSP relay with recording.",
     )
+    parser.add_argument("--config", type=Path, default=None, metavar="MEDIAMTX.YML",
+                        help="MediaMTX configuration file to start from (addresses given here win)")  # fmt: skip
     parser.add_argument("--api", type=_host_port, default=("127.0.0.1", 9997), metavar="HOST:PORT",
                         help="control API address (port 0: any free port); default 127.0.0.1:9997")  # fmt: skip
     parser.add_argument(
@@ -58,6 +61,7 @@ def parse_args(argv: list[str] | None = None) -> EmulatorConfig:
         rtsp_host=args.rtsp_host,
         rtsp_port=None if args.no_rtsp else args.rtsp_port,
         record_dir=args.record_dir,
+        config_file=args.config,
         auth=args.auth,
         auth_failure_delay=args.auth_fail_delay,
         ffmpeg=args.ffmpeg,
@@ -79,6 +83,6 @@ async def main(config: EmulatorConfig) -> None:
 if __name__ == "__main__":
     try:
         trio.run(main, parse_args())
-    except OSError as exc:
+    except (OSError, ConfFileError) as exc:
         print(f"mediamtx-emulator: {exc}", file=sys.stderr)
         sys.exit(1)

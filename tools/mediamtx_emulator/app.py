@@ -16,6 +16,7 @@ import attrs
 import trio
 
 from tools.mediamtx_emulator.api import ControlApi
+from tools.mediamtx_emulator.conffile import load_conf_file
 from tools.mediamtx_emulator.confstore import ConfigStore
 from tools.mediamtx_emulator.faults import ApiFaults, RequestRecord
 from tools.mediamtx_emulator.globalconf import stock_global_conf
@@ -38,6 +39,9 @@ class EmulatorConfig:
     rtp_port: int = 0  # RTP over UDP uses this even port and the next one for RTCP; 0: any free pair
     # MediaMTX's working directory: relative recordPaths resolve against it and hooks run in it.
     record_dir: Path | None = None
+    # The mediamtx.yml it is started with: global settings, path defaults and path entries come from
+    # it (the addresses above win over the file's). None: the stock mediamtx.yml.
+    config_file: Path | None = None
     auth: tuple[str, str] | None = None  # API user; None: stock users (API open to loopback only)
     # Delay before answering wrong credentials; None: random 0–4 s like MediaMTX. Tests set 0.
     auth_failure_delay: float | None = None
@@ -59,6 +63,7 @@ class Emulator:
         self, config: EmulatorConfig, rtsp_port: int, rtsp_reason: str | None, rtp_port: int | None = None
     ) -> None:
         self.config = config
+        self.conf_file = load_conf_file(config.config_file) if config.config_file is not None else None
         self.rtp_port = rtp_port  # None: no RTSP over UDP
         self.base_dir = Path(config.record_dir or os.getcwd()).resolve()
         self.rtsp_port = rtsp_port
@@ -150,11 +155,20 @@ class Emulator:
     def _new_store(self) -> ConfigStore:
         api_address = f"{self.config.api_host}:{self.config.api_port}"
         conf = stock_global_conf(api_address, self.rtsp_port, self.config.auth)
+        if self.conf_file is None:
+            path_defaults, paths = None, None
+        else:
+            users = conf["authInternalUsers"]
+            conf |= self.conf_file.global_values
+            if self.config.auth is not None:
+                conf["authInternalUsers"] = users
+            conf["apiAddress"], conf["rtspAddress"] = api_address, f":{self.rtsp_port}"
+            path_defaults, paths = self.conf_file.path_defaults, self.conf_file.paths
         if self.rtp_port is not None:
             conf["rtpAddress"], conf["rtcpAddress"] = f":{self.rtp_port}", f":{self.rtp_port + 1}"
         else:
             conf["rtspTransports"] = ["tcp"]
-        return ConfigStore(conf)
+        return ConfigStore(conf, path_defaults, paths)
 
     async def _start_api(self, port: int) -> None:
         self._api_listeners, self.api_port = await open_listeners(self.config.api_host, port)

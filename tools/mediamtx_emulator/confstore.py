@@ -1,7 +1,8 @@
 """In-memory configuration: global settings, path defaults and path entries (notes §5, §6, §8).
 
-Like MediaMTX with API-made changes, nothing is written anywhere: a new store starts from the stock
-configuration (which holds one ``all_others`` entry). Every mutation is validated against the whole
+Like MediaMTX with API-made changes, nothing is written anywhere: a new store starts from the
+configuration file's defaults and entries (without a file: the stock mediamtx.yml, whose only entry
+is ``all_others``). Every mutation is validated against the whole
 resulting configuration and applied atomically, or refused with MediaMTX's message and no change.
 """
 
@@ -55,10 +56,17 @@ def _decode_path_body(body: bytes) -> dict[str, Any]:
 class ConfigStore:
     """Global settings, path defaults and path overrides, each in decoded (stored) form."""
 
-    def __init__(self, global_conf: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        global_conf: dict[str, Any],
+        path_defaults: Mapping[str, Any] | None = None,
+        paths: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
         self.global_conf = global_conf
-        self.path_defaults: dict[str, Any] = dict(STOCK_PATH_DEFAULTS)
-        self.path_overrides: dict[str, dict[str, Any]] = {"all_others": {}}
+        self.path_defaults: dict[str, Any] = STOCK_PATH_DEFAULTS | dict(path_defaults or {})
+        self.path_overrides: dict[str, dict[str, Any]] = (
+            {"all_others": {}} if paths is None else {name: dict(conf) for name, conf in paths.items()}
+        )
         self._effective = self._build(self.global_conf, self.path_defaults, self.path_overrides)
         self._listeners: list[Callable[[], None]] = []
 

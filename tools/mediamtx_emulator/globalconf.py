@@ -2,12 +2,32 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from typing import Any
 
 from tools.mediamtx_emulator.gotypes import MILLISECOND, SECOND
 from tools.mediamtx_emulator.pathconf import BOOL, DUR, INT, REDACTED, SIZE, STR, UINT
-from tools.mediamtx_emulator.strictjson import EnumKind, Kind, ListKind, ObjectKind
+from tools.mediamtx_emulator.strictjson import DecodeError, EnumKind, Kind, ListKind, ObjectKind, type_error
+
+
+class IpNetworkKind(Kind):
+    """``conf.IPNetwork``: an address or a CIDR block, always output as CIDR (``127.0.0.1/32``)."""
+
+    go_type = "conf.IPNetwork"
+
+    def decode(self, value: Any, where: str) -> Any:
+        if not isinstance(value, str):
+            raise type_error(value, "string")
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise DecodeError(f"unable to parse IP/CIDR '{value}'") from None
+        return value
+
+    def encode(self, value: Any) -> Any:
+        return str(ipaddress.ip_network(value, strict=False))
+
 
 _ACTIONS = ("publish", "read", "playback", "api", "metrics", "pprof")
 PERMISSION = ObjectKind(
@@ -19,7 +39,7 @@ INTERNAL_USER = ObjectKind(
     {
         "user": (STR, ""),
         "pass": (STR, ""),
-        "ips": (ListKind(STR), []),
+        "ips": (ListKind(IpNetworkKind()), []),
         "permissions": (ListKind(PERMISSION), []),
     },
 )
@@ -80,11 +100,7 @@ GLOBAL_FIELDS: tuple[tuple[str, Kind, Any], ...] = (
     ("authInternalUsers", ListKind(INTERNAL_USER), None),  # filled per instance
     ("authHTTPAddress", STR, ""),
     ("authHTTPFingerprint", STR, ""),
-    (
-        "authHTTPExclude",
-        ListKind(PERMISSION),
-        [{"action": "api", "path": ""}, {"action": "metrics", "path": ""}, {"action": "pprof", "path": ""}],
-    ),
+    ("authHTTPExclude", ListKind(PERMISSION), []),
     ("authJWTJWKS", STR, ""),
     ("authJWTJWKSFingerprint", STR, ""),
     ("authJWTClaimKey", STR, "mediamtx_permissions"),
@@ -120,7 +136,7 @@ GLOBAL_FIELDS: tuple[tuple[str, Kind, Any], ...] = (
     ("playbackAllowOrigins", STRINGS, ["*"]),
     ("playbackTrustedProxies", STRINGS, []),
     ("rtsp", BOOL, True),
-    ("rtspTransports", RTSP_TRANSPORTS, ["udp", "multicast", "tcp"]),
+    ("rtspTransports", RTSP_TRANSPORTS, ["multicast", "tcp", "udp"]),
     ("rtspEncryption", ENCRYPTION, "no"),
     ("rtspAddress", STR, ":8554"),
     ("rtspsAddress", STR, ":8322"),
@@ -179,11 +195,11 @@ GLOBAL_FIELDS: tuple[tuple[str, Kind, Any], ...] = (
     ("srt", BOOL, True),
     ("srtAddress", STR, ":8890"),
     ("moq", BOOL, True),
-    ("moqQUICAddress", STR, ":8892"),
-    ("moqHTTP2Address", STR, ":8893"),
-    ("moqHTTP3Address", STR, ":8893"),
-    ("moqServerKey", STR, "server.key"),
-    ("moqServerCert", STR, "server.crt"),
+    ("moqQUICAddress", STR, ":8893"),
+    ("moqHTTP2Address", STR, ":8892"),
+    ("moqHTTP3Address", STR, ":8892"),
+    ("moqServerKey", STR, "auto.key"),
+    ("moqServerCert", STR, "auto.crt"),
     ("moqAllowOrigins", STRINGS, ["*"]),
     ("moqTrustedProxies", STRINGS, []),
     ("dumpPackets", BOOL, False),

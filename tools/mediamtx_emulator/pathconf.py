@@ -58,11 +58,7 @@ PATH_FIELDS: tuple[tuple[str, Kind, Any], ...] = (
     ("useAbsoluteTimestamp", BOOL, False),
     ("alwaysAvailable", BOOL, False),
     ("alwaysAvailableFile", STR, ""),
-    (
-        "alwaysAvailableTracks",
-        ListKind(ALWAYS_AVAILABLE_TRACK),
-        [{"codec": "H264", "sampleRate": 0, "channelCount": 0, "muLaw": False}],
-    ),
+    ("alwaysAvailableTracks", ListKind(ALWAYS_AVAILABLE_TRACK), []),
     ("record", BOOL, False),
     ("recordPath", STR, "./recordings/%path/%Y-%m-%d_%H-%M-%S-%f"),
     ("recordFormat", RECORD_FORMAT, "fmp4"),
@@ -79,9 +75,9 @@ PATH_FIELDS: tuple[tuple[str, Kind, Any], ...] = (
     ("rtspRangeType", RTSP_RANGE_TYPE, ""),
     ("rtspRangeStart", STR, ""),
     ("rtspScale", STR, ""),
-    ("rtspUDPSourcePortRange", ListKind(UINT), [10000, 65535]),
+    ("rtspUDPSourcePortRange", ListKind(UINT), [32768, 60999]),
     ("rtpSDP", STR, ""),
-    ("moqTransport", STR, ""),
+    ("moqTransport", STR, "quic"),
     ("whepBearerToken", STR, ""),
     ("whepSTUNGatherTimeout", DUR, 5 * SECOND),
     ("whepHandshakeTimeout", DUR, 10 * SECOND),
@@ -121,7 +117,7 @@ PATH_FIELDS: tuple[tuple[str, Kind, Any], ...] = (
     ("rpiCameraCodec", STR, "auto"),
     ("rpiCameraIDRPeriod", UINT, 60),
     ("rpiCameraBitrate", UINT, 5000000),
-    ("rpiCameraH264Profile", STR, "main"),
+    ("rpiCameraH264Profile", STR, "auto"),
     ("rpiCameraH264Level", STR, "4.1"),
     ("rpiCameraMJPEGQuality", UINT, 60),
     ("runOnInit", STR, ""),
@@ -283,10 +279,23 @@ def _check_url(url: str) -> urllib.parse.SplitResult:
         parts = urllib.parse.urlsplit(url)
         _ = parts.port
     except ValueError:
-        raise ValidationError(f"'{url}' is not a valid URL") from None
+        # Python also refuses ports above 65535; Go's url.Parse only wants digits
+        if not _digits_port(url):
+            raise ValidationError(f"'{url}' is not a valid URL") from None
+        parts = urllib.parse.urlsplit(url)
     if " " in parts.netloc:
         raise ValidationError(f"'{url}' is not a valid URL")
     return parts
+
+
+def _digits_port(url: str) -> bool:
+    try:
+        netloc = urllib.parse.urlsplit(url).netloc
+    except ValueError:
+        return False
+    host_port = netloc.rpartition("@")[2]
+    port = host_port.rpartition("]")[2] if host_port.startswith("[") else host_port
+    return port.rpartition(":")[2].isdigit()
 
 
 def _check_user_pass(parts: urllib.parse.SplitResult) -> None:
