@@ -1,4 +1,7 @@
-"""The reconciler actor against the in-process MediaMTX emulator (no HTTP server of ours)."""
+"""The reconciler actor against MediaMTX, the emulator and the real binary (no HTTP server of ours).
+
+Tests that inject API faults (500s, hangs) or count requests use the emulator alone: the real server
+can do neither on demand."""
 
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ from camsvc.mediamtx.paths import PathSettings, camera_path
 from camsvc.mediamtx.reconciler import MediamtxReconciler
 from camsvc.storage.state import StateStore
 from supervisor import Backoff, ChildSpec, Supervisor, SupervisorSnapshot
+from tests.mediamtx_targets import MediamtxTarget
 from tools.mediamtx_emulator import Emulator
 
 from .conftest import make_config, network, recording, synthetic
@@ -41,7 +45,7 @@ def empty_tree() -> SupervisorSnapshot:
 
 @asynccontextmanager
 async def running(
-    tmp_path: Path, emu: Emulator, registry: CameraRegistry | None = None, **mediamtx: Any
+    tmp_path: Path, emu: Emulator | MediamtxTarget, registry: CameraRegistry | None = None, **mediamtx: Any
 ) -> AsyncIterator[Rig]:
     config = make_config(tmp_path, emu.api_url, **mediamtx)
     registry = registry or CameraRegistry()
@@ -75,11 +79,13 @@ async def conf_names(api: MediamtxClient) -> set[str]:
     return {item["name"] for item in await api.list_path_configs()}
 
 
-async def test_creates_patches_and_deletes_camera_paths(tmp_path: Path, emu: Emulator) -> None:
+async def test_creates_patches_and_deletes_camera_paths(
+    tmp_path: Path, mediamtx_target: MediamtxTarget
+) -> None:
     registry = CameraRegistry()
     registry.put(synthetic("camera0"))
     registry.put(network("stream0"))
-    async with running(tmp_path, emu, registry) as rig:
+    async with running(tmp_path, mediamtx_target, registry) as rig:
         await rig.reconciler.gateway.sync(5)
         names = await conf_names(rig.api)
         assert {"camera0", "stream0", "all_others"} <= names
@@ -107,6 +113,7 @@ async def test_creates_patches_and_deletes_camera_paths(tmp_path: Path, emu: Emu
         assert rig.health.check("mediamtx").status == HEALTHY  # type: ignore[union-attr]
 
 
+# emulator only: asserts on the emulator's request log (no request of ours touched the path)
 async def test_a_path_someone_else_added_is_never_modified_or_deleted(tmp_path: Path, emu: Emulator) -> None:
     registry = CameraRegistry()
     registry.put(synthetic("camera0"))
@@ -136,14 +143,14 @@ def emu_info_calls(emu: Emulator) -> int:
 
 
 async def test_a_foreign_path_with_a_camera_name_is_taken_over_with_one_warning(
-    tmp_path: Path, emu: Emulator, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, mediamtx_target: MediamtxTarget, caplog: pytest.LogCaptureFixture
 ) -> None:
-    async with MediamtxClient(emu.api_url, timeout=2) as api:
+    async with MediamtxClient(mediamtx_target.api_url, timeout=2) as api:
         await api.add_path_config("camera0", {"source": "rtsp://192.0.2.9/cam", "sourceOnDemand": True})
     registry = CameraRegistry()
     registry.put(synthetic("camera0"))
     with caplog.at_level(logging.WARNING, logger="camsvc.mediamtx"):
-        async with running(tmp_path, emu, registry) as rig:
+        async with running(tmp_path, mediamtx_target, registry) as rig:
             await rig.reconciler.gateway.sync(5)
             conf = await rig.api.get_path_config("camera0")
             assert conf["source"] == "publisher" and conf["runOnDemand"].startswith("true ")
@@ -154,16 +161,18 @@ async def test_a_foreign_path_with_a_camera_name_is_taken_over_with_one_warning(
     assert len(takeovers) == 1 and takeovers[0].path == "camera0"  # type: ignore[attr-defined]
 
 
-async def test_after_our_restart_paths_of_vanished_cameras_are_cleaned_up(tmp_path: Path, emu: Emulator) -> None:
+async def test_after_our_restart_paths_of_vanished_cameras_are_cleaned_up(
+    tmp_path: Path, mediamtx_target: MediamtxTarget
+) -> None:
     registry = CameraRegistry()
     registry.put(synthetic("camera0"))
     registry.put(synthetic("camera1"))
-    async with running(tmp_path, emu, registry) as rig:
+    async with running(tmp_path, mediamtx_target, registry) as rig:
         await rig.reconciler.gateway.sync(5)
         await rig.api.add_path_config("theirs", {"source": "publisher"})
     # camsvc is down; camera1 disappears meanwhile
     registry.remove("camera1")
-    async with running(tmp_path, emu, registry, reconcile_interval=0.3) as rig:
+    async with running(tmp_path, mediamtx_target, registry, reconcile_interval=0.3) as rig:
         await rig.reconciler.gateway.sync(5)
         await until(lambda: conf_names(rig.api), what="list")
         # deleted after the start-up grace (one reconcile interval), by a later full pass
@@ -176,14 +185,16 @@ async def test_after_our_restart_paths_of_vanished_cameras_are_cleaned_up(tmp_pa
         assert rig.reconciler.gateway.status().paths_owned == 1
 
 
-async def test_mediamtx_restart_is_noticed_and_paths_reapplied(tmp_path: Path, emu: Emulator) -> None:
+async def test_mediamtx_restart_is_noticed_and_paths_reapplied(
+    tmp_path: Path, mediamtx_target: MediamtxTarget
+) -> None:
     registry = CameraRegistry()
     registry.put(synthetic("camera0"))
     registry.put(network("stream0"))
-    async with running(tmp_path, emu, registry, reconcile_interval=0.3, backoff_max=0.3) as rig:
+    async with running(tmp_path, mediamtx_target, registry, reconcile_interval=0.3, backoff_max=0.3) as rig:
         await rig.reconciler.gateway.sync(5)
         started = rig.reconciler.gateway.status().server_started
-        await emu.restart()
+        await mediamtx_target.restart()
         assert "camera0" not in await conf_names(rig.api)  # MediaMTX forgot API-made paths
 
         async def back() -> bool:
@@ -194,6 +205,7 @@ async def test_mediamtx_restart_is_noticed_and_paths_reapplied(tmp_path: Path, e
         assert rig.reconciler.gateway.status().server_started != started
 
 
+# emulator only: injects API 500s, which the real server cannot be made to do
 async def test_unreachable_opens_the_circuit_and_fails_fast(tmp_path: Path, emu: Emulator) -> None:
     registry = CameraRegistry()
     registry.put(synthetic("camera0"))
@@ -221,6 +233,7 @@ async def test_unreachable_opens_the_circuit_and_fails_fast(tmp_path: Path, emu:
         assert "camera1" in await conf_names(rig.api)
 
 
+# emulator only: makes the API hang, which the real server cannot be made to do
 async def test_a_hanging_mediamtx_is_bounded_by_the_request_timeout(tmp_path: Path, emu: Emulator) -> None:
     async with running(tmp_path, emu, request_timeout=0.4) as rig:
         gw = rig.reconciler.gateway
@@ -238,10 +251,12 @@ async def test_a_hanging_mediamtx_is_bounded_by_the_request_timeout(tmp_path: Pa
         emu.faults.clear()
 
 
-async def test_runtime_views(tmp_path: Path, emu: Emulator) -> None:
+async def test_runtime_views(
+    tmp_path: Path, mediamtx_target: MediamtxTarget
+) -> None:
     registry = CameraRegistry()
     registry.put(synthetic("camera0"))
-    async with running(tmp_path, emu, registry) as rig:
+    async with running(tmp_path, mediamtx_target, registry) as rig:
         gw = rig.reconciler.gateway
         await gw.sync(5)
         rt = await gw.runtime("camera0")
@@ -251,11 +266,13 @@ async def test_runtime_views(tmp_path: Path, emu: Emulator) -> None:
         assert "camera0" in {p.name for p in await gw.list_runtime()}
 
 
-async def test_a_refused_path_degrades_health_and_fails_sync_for_it_only(tmp_path: Path, emu: Emulator) -> None:
+async def test_a_refused_path_degrades_health_and_fails_sync_for_it_only(
+    tmp_path: Path, mediamtx_target: MediamtxTarget
+) -> None:
     registry = CameraRegistry()
     registry.put(synthetic("camera0"))
-    registry.put(network("stream0", url="rtsp://host:99999/x"))  # MediaMTX refuses this URL
-    async with running(tmp_path, emu, registry) as rig:
+    registry.put(network("stream0", url="rtsp://host:abc/x"))  # MediaMTX refuses this URL
+    async with running(tmp_path, mediamtx_target, registry) as rig:
         gw = rig.reconciler.gateway
         with pytest.raises(DependencyFailed) as info:
             await gw.sync(5)
@@ -271,6 +288,7 @@ async def test_a_refused_path_degrades_health_and_fails_sync_for_it_only(tmp_pat
         assert rig.health.check("mediamtx").status == HEALTHY  # type: ignore[union-attr]
 
 
+# emulator only: counts requests in the emulator's request log
 async def test_incremental_pass_costs_one_request_per_changed_camera(tmp_path: Path, emu: Emulator) -> None:
     registry = CameraRegistry()
     for i in range(20):
@@ -284,10 +302,12 @@ async def test_incremental_pass_costs_one_request_per_changed_camera(tmp_path: P
         assert [(r.method, r.target) for r in new] == [("POST", "/v3/config/paths/add/camera99")]
 
 
-async def test_an_externally_deleted_path_comes_back(tmp_path: Path, emu: Emulator) -> None:
+async def test_an_externally_deleted_path_comes_back(
+    tmp_path: Path, mediamtx_target: MediamtxTarget
+) -> None:
     registry = CameraRegistry()
     registry.put(synthetic("camera0"))
-    async with running(tmp_path, emu, registry, reconcile_interval=0.3) as rig:
+    async with running(tmp_path, mediamtx_target, registry, reconcile_interval=0.3) as rig:
         await rig.reconciler.gateway.sync(5)
         await rig.api.delete_path_config("camera0")
 
@@ -297,10 +317,12 @@ async def test_an_externally_deleted_path_comes_back(tmp_path: Path, emu: Emulat
         await until(back, what="camera0 re-created by a periodic pass")
 
 
-async def test_an_externally_modified_managed_key_is_patched_back(tmp_path: Path, emu: Emulator) -> None:
+async def test_an_externally_modified_managed_key_is_patched_back(
+    tmp_path: Path, mediamtx_target: MediamtxTarget
+) -> None:
     registry = CameraRegistry()
     registry.put(synthetic("camera0"))
-    async with running(tmp_path, emu, registry, reconcile_interval=0.3) as rig:
+    async with running(tmp_path, mediamtx_target, registry, reconcile_interval=0.3) as rig:
         await rig.reconciler.gateway.sync(5)
         await rig.api.patch_path_config("camera0", {"record": True, "maxReaders": 5})
 
@@ -319,7 +341,9 @@ def test_desired_conf_matches_what_the_builder_makes(tmp_path: Path) -> None:
     assert conf["runOnDemand"].split()[0] == "true"
 
 
-async def test_a_genuine_bug_crashes_the_child_and_the_supervisor_restarts_it(tmp_path: Path, emu: Emulator) -> None:
+async def test_a_genuine_bug_crashes_the_child_and_the_supervisor_restarts_it(
+    tmp_path: Path, mediamtx_target: MediamtxTarget
+) -> None:
     """Unreachability is handled inside; an unexpected exception (a bug) is not swallowed."""
     calls = {"info": 0}
 
@@ -330,17 +354,17 @@ async def test_a_genuine_bug_crashes_the_child_and_the_supervisor_restarts_it(tm
                 raise RuntimeError("bug in the reconciler")
             return await super().info()
 
-    config = make_config(tmp_path, emu.api_url)
+    config = make_config(tmp_path, mediamtx_target.api_url)
     registry = CameraRegistry()
     registry.put(synthetic("camera0"))
     store = StateStore(tmp_path / "state.db")
     store.open()
     rec = MediamtxReconciler(
-        config=config, registry=registry, store=store, client_factory=lambda: BuggyOnce(emu.api_url, timeout=2)
+        config=config, registry=registry, store=store, client_factory=lambda: BuggyOnce(mediamtx_target.api_url, timeout=2)
     )
     sup = Supervisor("root", [ChildSpec("mediamtx", rec.run, backoff=Backoff(initial=0.05, jitter=0))])
     try:
-        async with MediamtxClient(emu.api_url, timeout=2) as api, trio.open_nursery() as nursery:
+        async with MediamtxClient(mediamtx_target.api_url, timeout=2) as api, trio.open_nursery() as nursery:
             await nursery.start(sup.run)
 
             async def created() -> bool:

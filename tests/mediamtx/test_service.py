@@ -1,4 +1,4 @@
-"""The whole service in process (camsvc.app.build) against the in-process emulator:
+"""The whole service in process (camsvc.app.build) against MediaMTX (emulator and real binary):
 MediaMTX restarts and failures as the rest of the service sees them over HTTP."""
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from camsvc.config import Config, parse
 from camsvc.errors import DependencyFailed
 from camsvc.mediamtx.client import MediamtxClient
 from camsvc.mediamtx.reconciler import MediamtxGateway
+from tests.mediamtx_targets import MediamtxTarget
 from tools.mediamtx_emulator import Emulator
 
 from .conftest import make_config
@@ -29,7 +30,7 @@ CAMERAS = {
 }
 
 
-def service_config(tmp_path: Path, emu: Emulator, **mediamtx: Any) -> Config:
+def service_config(tmp_path: Path, emu: Emulator | MediamtxTarget, **mediamtx: Any) -> Config:
     config = make_config(tmp_path, emu.api_url, **mediamtx)
     # two cameras from configuration: the camera actors publish them into the registry
     cams = parse({"cameras": {"discovery": "disabled", **CAMERAS}}, environ={}).cameras
@@ -52,10 +53,12 @@ async def status(http: httpx.AsyncClient, url: str) -> int:
     return (await http.get(url)).status_code
 
 
-async def test_paths_return_after_mediamtx_is_killed_and_restarted(tmp_path: Path, emu: Emulator) -> None:
+async def test_paths_return_after_mediamtx_is_killed_and_restarted(
+    tmp_path: Path, mediamtx_target: MediamtxTarget
+) -> None:
     interval = 1.0
-    config = service_config(tmp_path, emu, reconcile_interval=interval, backoff_max=interval)
-    async with MediamtxClient(emu.api_url, timeout=2) as api, running_service(config) as (service, http, gateway):
+    config = service_config(tmp_path, mediamtx_target, reconcile_interval=interval, backoff_max=interval)
+    async with MediamtxClient(mediamtx_target.api_url, timeout=2) as api, running_service(config) as (service, http, gateway):
         registry = service.services.registry
         await until(lambda: {"camera0", "stream0"} <= set(registry.snapshot()), what="cameras registered")
         await gateway.sync(5)
@@ -66,7 +69,7 @@ async def test_paths_return_after_mediamtx_is_killed_and_restarted(tmp_path: Pat
         back = trio.Event()
 
         async def kill_and_restart() -> None:
-            await emu.restart(downtime=1.5)
+            await mediamtx_target.restart(downtime=1.5)
             back.set()
 
         async with trio.open_nursery() as nursery:
@@ -101,6 +104,7 @@ async def _is(http: httpx.AsyncClient, url: str, code: int) -> bool:
     return await status(http, url) == code
 
 
+# emulator only: injects API 500s and hangs, which the real server cannot be made to do
 @pytest.mark.parametrize("fault", ["500", "hang"])
 async def test_a_broken_mediamtx_degrades_only_what_needs_it(tmp_path: Path, emu: Emulator, fault: str) -> None:
     timeout = 0.5
