@@ -112,6 +112,9 @@ class MediamtxTarget:
         conf: dict[str, Any] = reply.json()
         return conf
 
+    async def path_gone(self, name: str) -> bool:
+        return await self.path_conf(name) is None
+
 
 class _RealProcess:
     def __init__(self, binary: Path, target: MediamtxTarget) -> None:

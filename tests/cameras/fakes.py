@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -150,10 +151,13 @@ async def settle() -> None:
 
 
 async def eventually(predicate: Callable[[], Any], *, within: float = 5.0, what: str = "condition") -> Any:
-    """Poll ``predicate`` with a deadline (for conditions that involve worker threads or restarts)."""
+    """Poll ``predicate`` with a deadline (for conditions that involve worker threads or restarts).
+    ``predicate`` may return an awaitable (a query to MediaMTX, say): its result is what counts."""
     with trio.move_on_after(within):
         while True:
             value = predicate()
+            if inspect.isawaitable(value):
+                value = await value
             if value:
                 return value
             await trio.sleep(0.005)

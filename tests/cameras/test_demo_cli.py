@@ -1,5 +1,5 @@
 """`camsvc run --demo` on a fresh machine (empty state dir, default discovery, no /dev/video0): a synthetic
-camera0 with real capabilities, published to MediaMTX (the emulator) as a path it accepts."""
+camera0 with real capabilities, published to MediaMTX (the emulator and the real binary) as a path it accepts."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ import trio
 from trio_websocket import open_websocket_url
 
 from tests.helpers import REPO, free_port, own_group
-from tools.mediamtx_emulator import EmulatorConfig, open_emulator
+from tests.mediamtx_targets import MediamtxTarget
 
 SECRET = "demo-test-secret-0123456789-0123456789-abcdef"
 
@@ -53,80 +53,76 @@ async def rpc(url: str, calls: list[tuple[str, dict[str, Any]]]) -> list[Any]:
 
 
 @pytest.mark.skipif(os.path.exists("/dev/video0"), reason="a real /dev/video0 exists: --demo adds no camera0")
-async def test_camsvc_run_demo_shows_a_synthetic_camera(tmp_path: Path) -> None:
-    emu_config = EmulatorConfig(
-        api_port=0, rtsp_port=None, record_dir=tmp_path / "mtx", hook_output="discard"
+async def test_camsvc_run_demo_shows_a_synthetic_camera(tmp_path: Path, mediamtx_target: MediamtxTarget) -> None:
+    http_port, ws_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAMSVC_")}
+    env.update(
+        {
+            "CAMSVC_STORAGE__STATE_DIR": str(tmp_path / "state"),
+            "CAMSVC_RECORDING__DIR": str(tmp_path / "recordings"),
+            "CAMSVC_SNAPSHOTS__DIR": str(tmp_path / "snapshots"),
+            "CAMSVC_HTTP__HOST": "127.0.0.1",
+            "CAMSVC_HTTP__PORT": str(http_port),
+            "CAMSVC_SERVER__HOST": "127.0.0.1",
+            "CAMSVC_SERVER__PORT": str(ws_port),
+            "CAMSVC_MEDIAMTX__API_URL": mediamtx_target.api_url,
+            "CAMSVC_MEDIAMTX__RTSP_PORT": str(mediamtx_target.rtsp_port),
+            "CAMSVC_SECURITY__JWT_SECRET": SECRET,
+            "CAMSVC_CONFIG": "",
+        }
     )
-    async with open_emulator(emu_config) as emu:
-        http_port, ws_port = free_port(), free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CAMSVC_")}
-        env.update(
-            {
-                "CAMSVC_STORAGE__STATE_DIR": str(tmp_path / "state"),
-                "CAMSVC_RECORDING__DIR": str(tmp_path / "recordings"),
-                "CAMSVC_SNAPSHOTS__DIR": str(tmp_path / "snapshots"),
-                "CAMSVC_HTTP__HOST": "127.0.0.1",
-                "CAMSVC_HTTP__PORT": str(http_port),
-                "CAMSVC_SERVER__HOST": "127.0.0.1",
-                "CAMSVC_SERVER__PORT": str(ws_port),
-                "CAMSVC_MEDIAMTX__API_URL": emu.api_url,
-                "CAMSVC_SECURITY__JWT_SECRET": SECRET,
-                "CAMSVC_CONFIG": "",
-            }
+    with (tmp_path / "camsvc.log").open("wb") as log:  # noqa: ASYNC230 - opening a local file is instant
+        proc = await trio.lowlevel.open_process(
+            [sys.executable, "-m", "camsvc", "run", "--demo"],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            **own_group(die_with_parent=False),
         )
-        with (tmp_path / "camsvc.log").open("wb") as log:  # noqa: ASYNC230 - opening a local file is instant
-            proc = await trio.lowlevel.open_process(
-                [sys.executable, "-m", "camsvc", "run", "--demo"],
-                cwd=REPO,
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=log,
-                **own_group(die_with_parent=False),
-            )
-        try:
-            async with httpx.AsyncClient(timeout=2) as client:
+    try:
+        async with httpx.AsyncClient(timeout=2) as client:
 
-                async def cameras_health() -> Any:
-                    reply = await client.get(f"http://127.0.0.1:{http_port}/health/cameras")
-                    return reply.json() if reply.status_code == 200 else None
+            async def cameras_health() -> Any:
+                reply = await client.get(f"http://127.0.0.1:{http_port}/health/cameras")
+                return reply.json() if reply.status_code == 200 else None
 
-                health = await poll_until(cameras_health, within=20, what="/health/cameras")
-            assert health["details"]["cameras"]["synthetic"] == 1
-            assert health["details"]["discovery"] == "hybrid"  # the default: udev if present, else polling
+            health = await poll_until(cameras_health, within=20, what="/health/cameras")
+        assert health["details"]["cameras"]["synthetic"] == 1
+        assert health["details"]["discovery"] == "hybrid"  # the default: udev if present, else polling
 
-            now = int(time.time())
-            token = jwt.encode(
-                {"user_id": "t", "role": "viewer", "iat": now, "exp": now + 600}, SECRET, "HS256"
-            )
-            _, listing, caps = await rpc(
-                f"ws://127.0.0.1:{ws_port}/ws",
-                [
-                    ("authenticate", {"auth_token": token}),
-                    ("get_camera_list", {}),
-                    ("get_camera_capabilities", {"device": "camera0"}),
-                ],
-            )
-            [camera] = listing["cameras"]
-            assert (camera["device"], camera["status"], camera["resolution"], camera["fps"]) == (
-                "camera0",
-                "CONNECTED",
-                "640x480",
-                15,
-            )
-            assert caps["validation_status"] == "CONFIRMED" and caps["resolutions"] == ["640x480"]
+        now = int(time.time())
+        token = jwt.encode(
+            {"user_id": "t", "role": "viewer", "iat": now, "exp": now + 600}, SECRET, "HS256"
+        )
+        _, listing, caps = await rpc(
+            f"ws://127.0.0.1:{ws_port}/ws",
+            [
+                ("authenticate", {"auth_token": token}),
+                ("get_camera_list", {}),
+                ("get_camera_capabilities", {"device": "camera0"}),
+            ],
+        )
+        [camera] = listing["cameras"]
+        assert (camera["device"], camera["status"], camera["resolution"], camera["fps"]) == (
+            "camera0",
+            "CONNECTED",
+            "640x480",
+            15,
+        )
+        assert caps["validation_status"] == "CONFIRMED" and caps["resolutions"] == ["640x480"]
 
-            async def demo_path() -> Any:
-                return emu.store.effective_path("camera0")
-
-            path = await poll_until(demo_path, within=10, what="camera0 path in MediaMTX")
-            assert "testsrc2=size=640x480:rate=15" in path["runOnDemand"]
-        finally:
-            proc.terminate()
-            with trio.move_on_after(10):
-                await proc.wait()
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)  # anything the service left in its group
-        assert proc.returncode == 0, (tmp_path / "camsvc.log").read_text()[-2000:]
+        path = await poll_until(
+            lambda: mediamtx_target.path_conf("camera0"), within=10, what="camera0 path in MediaMTX"
+        )
+        assert "testsrc2=size=640x480:rate=15" in path["runOnDemand"]
+    finally:
+        proc.terminate()
+        with trio.move_on_after(10):
+            await proc.wait()
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # anything the service left in its group
+    assert proc.returncode == 0, (tmp_path / "camsvc.log").read_text()[-2000:]

@@ -1,21 +1,18 @@
 """The service SIGKILLed mid-recording and restarted: the session is reconciled and no file is lost or
 truncated by us.
 
-Both run as real processes: the MediaMTX emulator (which keeps recording, as MediaMTX would) and
+Both run as real processes: MediaMTX, emulator or real binary (which keeps recording), and
 ``python -m camsvc run`` (killed with SIGKILL, then started again on the same state and dirs).
 """
 
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +23,7 @@ import yaml
 
 from camsvc.media.ffmpeg import FfmpegRunner
 from tests.helpers import REPO, free_port, own_group, stop_group
+from tests.mediamtx_targets import target_process
 from tests.rpc_client import RpcClient, rpc_client
 
 pytestmark = [
@@ -37,31 +35,10 @@ pytestmark = [
 ]
 
 SECRET = "crash-test-secret-0123456789-0123456789-abcdef"
-LISTENING = re.compile(r"listening api=(\S+) rtsp=rtsp://[^:]+:(\d+)")
 
 
 def _clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("CAMSVC_")}
-
-
-@contextmanager
-def emulator_process(work: Path) -> Iterator[tuple[str, int]]:
-    work.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tools.mediamtx_emulator", "--api", "127.0.0.1:0", "--rtsp-port", "0",
-         "--record-dir", str(work), "--quiet-hooks", "--auth-fail-delay", "0"],  # fmt: skip
-        cwd=REPO, env=_clean_env(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-        **own_group(),
-    )  # fmt: skip
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        match = LISTENING.search(line)
-        if match is None:
-            pytest.skip(f"emulator did not start with RTSP: {line.strip()!r}")
-        yield match.group(1), int(match.group(2))
-    finally:
-        stop_group(proc)  # SIGTERM first: it stops its ffmpeg children and finishes recordings
 
 
 def _config(tmp: Path, api_url: str, rtsp_port: int) -> tuple[Path, int, int]:
@@ -137,10 +114,12 @@ async def _until(fn: Any, what: str, limit: float = 10.0) -> Any:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-async def test_sigkill_mid_recording_then_restart_resumes_and_loses_nothing(tmp_path: Path) -> None:
+async def test_sigkill_mid_recording_then_restart_resumes_and_loses_nothing(
+    tmp_path: Path, mediamtx_kind: str
+) -> None:
     recordings = tmp_path / "recordings"
     runner = FfmpegRunner()
-    with emulator_process(tmp_path / "mtx") as (api_url, rtsp_port):
+    with target_process(mediamtx_kind, tmp_path / "mtx") as (api_url, rtsp_port):
         config, ws_port, _ = _config(tmp_path, api_url, rtsp_port)
         log = tmp_path / "service.log"
 

@@ -1,4 +1,4 @@
-"""Media end to end: the real service in process, the MediaMTX emulator, a synthetic camera, real ffmpeg.
+"""Media end to end: the real service in process, MediaMTX (emulator and real), a synthetic camera, real ffmpeg.
 
 snapshot → a decodable JPEG of the camera's size; a 5 s timed recording → auto-stop notification and a
 file of ~5 s; list → info → download (whole and a range, bytes compared) → delete; and every file
@@ -21,8 +21,8 @@ from camsvc.app import Service, build
 from camsvc.media.ffmpeg import FfmpegRunner
 from camsvc.security.roles import Role
 from tests.media.rawhttp import request
+from tests.mediamtx_targets import MediamtxTarget
 from tests.rpc_client import RpcClient, RpcError, rpc_client, service_config, token_for, ws_url
-from tools.mediamtx_emulator import Emulator, EmulatorConfig, open_emulator
 
 pytestmark = pytest.mark.skipif(
     shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None, reason="ffmpeg/ffprobe not installed"
@@ -30,18 +30,7 @@ pytestmark = pytest.mark.skipif(
 
 
 @contextlib.asynccontextmanager
-async def emulator(tmp_path: Path) -> AsyncIterator[Emulator]:
-    config = EmulatorConfig(
-        api_port=0, rtsp_port=0, record_dir=tmp_path / "mtx", hook_output="discard", auth_failure_delay=0
-    )
-    async with open_emulator(config) as emu:
-        if emu.media_unavailable_reason is not None:
-            pytest.skip(emu.media_unavailable_reason)
-        yield emu
-
-
-@contextlib.asynccontextmanager
-async def media_service(tmp_path: Path, emu: Emulator, **sections: dict[str, Any]) -> AsyncIterator[Service]:
+async def media_service(tmp_path: Path, emu: MediamtxTarget, **sections: dict[str, Any]) -> AsyncIterator[Service]:
     config = service_config(
         tmp_path,
         mediamtx={
@@ -84,11 +73,10 @@ def _ls(directory: Path, suffix: str = "") -> list[str]:
     return sorted(n for n in os.listdir(directory) if n.endswith(suffix))
 
 
-async def test_snapshot_record_list_info_download_delete(tmp_path: Path) -> None:
+async def test_snapshot_record_list_info_download_delete(tmp_path: Path, mediamtx_target: MediamtxTarget) -> None:
     runner = FfmpegRunner()
     async with (
-        emulator(tmp_path) as emu,
-        media_service(tmp_path, emu) as service,
+        media_service(tmp_path, mediamtx_target) as service,
         rpc_client(ws_url(service), token=token_for(service, Role.OPERATOR)) as op,
         rpc_client(ws_url(service), token=token_for(service, Role.ADMIN)) as admin,
     ):
@@ -169,12 +157,11 @@ FILE_PARAM_ATTACKS = [
 ]
 
 
-async def test_every_file_param_refuses_traversal_and_touches_nothing_outside(tmp_path: Path) -> None:
+async def test_every_file_param_refuses_traversal_and_touches_nothing_outside(tmp_path: Path, mediamtx_target: MediamtxTarget) -> None:
     secret = tmp_path / "secret.mp4"
     secret.write_bytes(b"TOP-SECRET")
     async with (
-        emulator(tmp_path) as emu,
-        media_service(tmp_path, emu) as service,
+        media_service(tmp_path, mediamtx_target) as service,
         rpc_client(ws_url(service), token=token_for(service, Role.ADMIN)) as admin,
     ):
         rec = Path(service.config.recording.dir)
@@ -206,10 +193,9 @@ async def test_every_file_param_refuses_traversal_and_touches_nothing_outside(tm
         assert not _ls(tmp_path, ".jpg")  # no snapshot escaped the snapshots dir
 
 
-async def test_block_threshold_refuses_snapshots_and_recordings_without_partial_files(tmp_path: Path) -> None:
+async def test_block_threshold_refuses_snapshots_and_recordings_without_partial_files(tmp_path: Path, mediamtx_target: MediamtxTarget) -> None:
     async with (
-        emulator(tmp_path) as emu,
-        media_service(tmp_path, emu, storage={"warn_percent": 0.0, "block_percent": 0.001}) as service,
+        media_service(tmp_path, mediamtx_target, storage={"warn_percent": 0.0, "block_percent": 0.001}) as service,
         rpc_client(ws_url(service), token=token_for(service, Role.OPERATOR)) as op,
     ):
         await _camera_ready(op)

@@ -3,8 +3,8 @@
 No real mediamtx is needed: ``mediamtx.binary`` points at a small launcher script that runs the
 MediaMTX emulator as a separate process (tests/mediamtx/emulator_as_mediamtx.py), reading the API
 address from the config file it is given, as mediamtx does. What is tested is *our* supervision:
-start, readiness, log forwarding, exit reporting, restart, SIGINT/SIGKILL on stop. The real binary
-is exercised by test_real_mediamtx.py when one is on PATH.
+start, readiness, log forwarding, exit reporting, restart, SIGINT/SIGKILL on stop. Recovery from a
+SIGKILL also runs against the real binary (``mediamtx_kind`` ``real``, see tests/mediamtx_targets.py).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from camsvc.mediamtx.process import MediamtxExited, MediamtxProcess, resolve_bin
 from camsvc.mediamtx.reconciler import MediamtxGateway
 from camsvc.mediamtx.wiring import MediamtxRoom
 from tests.helpers import REPO, free_port
+from tests.mediamtx_targets import real_binary, write_config
 
 from .conftest import make_config
 from .emulator_as_mediamtx import launcher
@@ -43,6 +44,15 @@ def pid_alive(pid: int) -> bool:
 @pytest.fixture
 def fake_binary(tmp_path: Path) -> Path:
     return launcher(tmp_path / "mediamtx", REPO)
+
+
+@pytest.fixture
+def supervised(mediamtx_kind: str, tmp_path: Path, fake_binary: Path) -> tuple[Path, Path, int]:
+    """``(binary, config file, API port)`` of a mediamtx to supervise: the stand-in or the real binary,
+    with the same per-test config (the stand-in reads only its apiAddress)."""
+    port = free_port()
+    binary = fake_binary if mediamtx_kind == "emulator" else real_binary()
+    return binary, write_config(tmp_path / "mtx", api_port=port, rtsp_port=free_port()), port
 
 
 def yml(tmp_path: Path, port: int, **extra: object) -> Path:
@@ -128,13 +138,15 @@ async def test_missing_files_are_named(tmp_path: Path, fake_binary: Path, missin
         await proc.run()
 
 
-async def test_service_supervises_mediamtx_and_recovers_from_its_death(tmp_path: Path, fake_binary: Path) -> None:
+async def test_service_supervises_mediamtx_and_recovers_from_its_death(
+    tmp_path: Path, supervised: tuple[Path, Path, int]
+) -> None:
     """The whole service with mediamtx.binary set: mediamtx-server runs before the reconciler under
     the rest_for_one ``mediamtx`` supervisor; SIGKILL to the process → the supervisor restarts it,
     then the reconciler → paths re-applied."""
-    port = free_port()
+    binary, conf, port = supervised
     config = make_config(
-        tmp_path, f"http://127.0.0.1:{port}", binary=str(fake_binary), config_file=str(yml(tmp_path, port)),
+        tmp_path, f"http://127.0.0.1:{port}", binary=str(binary), config_file=str(conf),
         reconcile_interval=0.5, backoff_max=0.5, server_start_timeout=8,
     )  # fmt: skip
     cameras = parse({"cameras": {"discovery": "disabled", "synthetic": [{"id": "cam_a"}, {"id": "cam_b"}]}}, environ={})
