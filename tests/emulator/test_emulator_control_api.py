@@ -92,7 +92,7 @@ async def test_empty_name_is_invalid_and_bare_route_redirects(api: httpx.AsyncCl
         (b"nope", "invalid character 'o' in literal null (expecting 'u')"),
         (b"{'a': 1}", "invalid character '\\'' looking for beginning of object key string"),
         (b'{"record": true} x', "invalid character 'x' after top-level value"),
-        (b"[]", "json: cannot unmarshal array into Go value of type conf.OptionalPath"),
+        (b"[]", "json: cannot unmarshal array into Go value of type map[string]json.RawMessage"),
         (b'{"foo": 1}', 'json: unknown field "foo"'),
         (b'{"record": "yes"}', "json: cannot unmarshal string into Go value of type bool"),
         (b'{"source": 5}', "json: cannot unmarshal number into Go value of type string"),

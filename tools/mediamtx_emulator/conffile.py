@@ -44,9 +44,9 @@ def load_conf_file(path: Path) -> ConfFile:
     if not isinstance(paths, dict):
         raise ConfFileError(f"{path}: paths is not a map")
     try:
-        global_values = _decode(raw, GLOBAL_KINDS, "conf.Conf")
-        path_defaults = _decode(defaults, PATH_INPUT_KINDS, "conf.Path")
-        entries = {str(name): _decode(conf or {}, PATH_INPUT_KINDS, "conf.Path") for name, conf in paths.items()}
+        global_values = _decode(raw, GLOBAL_KINDS)
+        path_defaults = _decode(defaults, PATH_INPUT_KINDS)
+        entries = {str(name): _decode(conf or {}, PATH_INPUT_KINDS) for name, conf in paths.items()}
     except DecodeError as exc:
         raise ConfFileError(f"{path}: {exc}") from None
     path_defaults.pop("name", None)
@@ -55,6 +55,6 @@ def load_conf_file(path: Path) -> ConfFile:
     return ConfFile(global_values, path_defaults, entries)
 
 
-def _decode(values: Any, kinds: dict[str, Any], go_struct: str) -> dict[str, Any]:
+def _decode(values: Any, kinds: dict[str, Any]) -> dict[str, Any]:
     # YAML scalars are JSON's (booleans, numbers, strings): one decoder for file and API
-    return decode_top_level(json.dumps(values, default=str).encode(), kinds, go_struct)
+    return decode_top_level(json.dumps(values, default=str).encode(), kinds)

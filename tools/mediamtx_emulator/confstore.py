@@ -48,7 +48,7 @@ class PathMatch:
 
 
 def _decode_path_body(body: bytes) -> dict[str, Any]:
-    values = decode_top_level(body, PATH_INPUT_KINDS, "conf.OptionalPath")
+    values = decode_top_level(body, PATH_INPUT_KINDS)
     values.pop("name", None)  # "filled by Validate()": sending it changes nothing
     return values
 
@@ -108,7 +108,7 @@ class ConfigStore:
     # ---- writing
 
     def patch_global(self, body: bytes) -> None:
-        values = self._decode(body, GLOBAL_KINDS, "conf.OptionalGlobal")
+        values = self._decode(body, GLOBAL_KINDS)
         new_global = dict(self.global_conf) | values
         self._commit(new_global, self.path_defaults, self.path_overrides)
 
@@ -143,9 +143,9 @@ class ConfigStore:
     # ---- internals
 
     @staticmethod
-    def _decode(body: bytes, kinds: Mapping[str, Any], go_struct: str) -> dict[str, Any]:
+    def _decode(body: bytes, kinds: Mapping[str, Any]) -> dict[str, Any]:
         try:
-            return decode_top_level(body, kinds, go_struct)
+            return decode_top_level(body, kinds)
         except DecodeError as exc:  # MediaMTX answers 400 with the decoder's text
             raise ConfError(400, str(exc)) from None
 

@@ -288,7 +288,7 @@ class ObjectKind(Kind):
         return {key: kind.encode(value.get(key, zero)) for key, (kind, zero) in self.fields.items()}
 
 
-def decode_top_level(body: bytes, fields: Mapping[str, Kind], go_struct: str) -> dict[str, Any]:
+def decode_top_level(body: bytes, fields: Mapping[str, Kind]) -> dict[str, Any]:
     """Decode a request body into ``{field: stored value}``; top-level ``null`` keys are dropped.
 
     Raises DecodeError with MediaMTX's message for syntax errors, non-object bodies, unknown keys
@@ -296,7 +296,8 @@ def decode_top_level(body: bytes, fields: Mapping[str, Kind], go_struct: str) ->
     """
     raw = parse_json(body)
     if not isinstance(raw, dict):
-        raise type_error(raw, go_struct)
+        # MediaMTX first decodes the body into a map of raw values, then field by field
+        raise type_error(raw, "map[string]json.RawMessage")
     out: dict[str, Any] = {}
     for key, value in raw.items():
         kind = fields.get(key)
