@@ -61,3 +61,12 @@ def test_api_is_open_to_loopback_only(conf: dict[str, Any]) -> None:
 
 def test_no_camera_paths_are_defined_here(conf: dict[str, Any]) -> None:
     assert set(conf["paths"]) == {"all_others"}
+
+
+def test_listeners_camsvc_does_not_use_are_off(conf: dict[str, Any]) -> None:
+    # MediaMTX turns most of these on when the key is absent (test_shipped_config.py checks the sockets)
+    assert {k: conf.get(k) for k in ("rtmp", "srt", "moq", "metrics", "pprof", "playback")} == dict.fromkeys(
+        ("rtmp", "srt", "moq", "metrics", "pprof", "playback"), False
+    )
+    assert "multicast" not in conf["rtspTransports"]
+    assert conf["apiAddress"].startswith("127.0.0.1:")
