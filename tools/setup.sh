@@ -5,7 +5,8 @@
 #                         (a real MediaMTX supervised by camsvc: MEDIAMTX=/path/to/mediamtx, else
 #                          mediamtx from PATH; else the bundled emulator; a synthetic camera0 when
 #                          there is no /dev/video0)
-#   tools/setup.sh test   install what is missing, then run the whole test suite
+#   tools/setup.sh test   install what is missing, then run the whole test suite (against the
+#                         emulator, and also the real MediaMTX at ../shared/bin/mediamtx if present)
 #   tools/setup.sh        install only
 #
 # Idempotent: system packages are installed only when missing, the venv is reused.
@@ -113,6 +114,10 @@ case "${1:-}" in
         # The gates first: lint and strict types fail fast, before the suite's minutes.
         "$venv/bin/ruff" check .
         "$venv/bin/mypy" --strict camsvc supervisor
+        # Tests that talk to MediaMTX run against the emulator and, given a binary, the real server.
+        if [ -z "${CAMSVC_TEST_MEDIAMTX:-}" ] && [ -f "$here/../shared/bin/mediamtx" ]; then
+            export CAMSVC_TEST_MEDIAMTX="$here/../shared/bin/mediamtx"
+        fi
         exec "$venv/bin/python" -m pytest -q "$@" ;;
     "") echo "setup: done. Run the demo: tools/setup.sh run   Run the tests: tools/setup.sh test" ;;
     *) echo "usage: tools/setup.sh [run|test]" >&2; exit 2 ;;
