@@ -1,4 +1,5 @@
-"""Fixtures for the MediaMTX emulator's own tests: an in-process emulator and an HTTP client for it."""
+"""Fixtures for the MediaMTX emulator's own tests: an in-process emulator and an HTTP client for it;
+``media``/``target_api`` for the tests of MediaMTX behaviour that run against the real server too."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from openapi_schema_validator import OAS30Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
+from tests.mediamtx_targets import MediamtxTarget
 from tools.mediamtx_emulator import Emulator, EmulatorConfig, open_emulator
 
 
@@ -34,14 +36,32 @@ async def api(emu: Emulator) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-def media(emu: Emulator) -> Emulator:
-    """The emulator, for tests that need real media: skips when RTSP or ffmpeg is unavailable."""
+def emu_media(emu: Emulator) -> Emulator:
+    """The emulator, for its own media tests: skips when RTSP or ffmpeg is unavailable."""
     reason = emu.media_unavailable_reason
     if reason is not None:
         pytest.skip(reason)
     if shutil.which("ffprobe") is None:
         pytest.skip("ffprobe not found")
     return emu
+
+
+@pytest.fixture
+def media(mediamtx_target: MediamtxTarget) -> MediamtxTarget:
+    """MediaMTX, emulator and real binary, for tests that need real media: skips without ffmpeg/ffprobe.
+
+    Its working directory (relative recordPaths, hooks) is ``media.work_dir``."""
+    for tool in ("ffmpeg", "ffprobe"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} not found")
+    return mediamtx_target
+
+
+@pytest.fixture
+async def target_api(mediamtx_target: MediamtxTarget) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client for ``mediamtx_target``'s control API (tests that run against both servers)."""
+    async with httpx.AsyncClient(base_url=mediamtx_target.api_url, timeout=10) as client:
+        yield client
 
 
 # ---- contract: responses checked against MediaMTX's own OpenAPI document

@@ -1,6 +1,7 @@
-"""The emulator's media plane with real ffmpeg: on-demand publishing, RTSP reads, recording, pulled sources.
+"""MediaMTX's media plane with real ffmpeg: on-demand publishing, RTSP reads, recording, pulled sources.
 
-Skipped (with the emulator's own reason) when its RTSP server or ffmpeg is unavailable.
+What camsvc relies on runs against the emulator and the real server (``media``); the rest is the
+emulator's own. Skipped when ffmpeg/ffprobe (or the emulator's RTSP server) is unavailable.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import httpx
 import pytest
 import trio
 
+from tests.mediamtx_targets import MediamtxTarget
 from tools.mediamtx_emulator import Emulator
 
 PUBLISH = (
@@ -67,13 +69,13 @@ def path_getter(api: httpx.AsyncClient, name: str) -> Callable[[], Any]:
 
 
 async def test_on_demand_path_is_started_by_a_reader_and_serves_decodable_frames(
-    media: Emulator, api: httpx.AsyncClient, tmp_path: Path, contract: Any
+    media: MediamtxTarget, target_api: httpx.AsyncClient, tmp_path: Path, contract: Any
 ) -> None:
-    resp = await api.post(
+    resp = await target_api.post(
         "/v3/config/paths/add/cam1", json={"runOnDemand": PUBLISH, "runOnDemandCloseAfter": "3s"}
     )
     assert resp.status_code == 200
-    assert (await api.get("/v3/paths/get/cam1")).json()["ready"] is False
+    assert (await target_api.get("/v3/paths/get/cam1")).json()["ready"] is False
 
     jpeg = tmp_path / "snap.jpg"
     result = await run(
@@ -99,7 +101,7 @@ async def test_on_demand_path_is_started_by_a_reader_and_serves_decodable_frames
     assert probe["streams"][0]["codec_name"] == "mjpeg"
     assert (probe["streams"][0]["width"], probe["streams"][0]["height"]) == (320, 240)
 
-    resp = await api.get("/v3/paths/get/cam1")
+    resp = await target_api.get("/v3/paths/get/cam1")
     item = contract.check("GET", "/v3/paths/get/{name}", resp)
     assert item["ready"] is True and item["available"] is True and item["readyTime"] is not None
     assert item["source"]["type"] == "rtspSession"
@@ -109,15 +111,17 @@ async def test_on_demand_path_is_started_by_a_reader_and_serves_decodable_frames
     assert item["readers"] == []  # the snapshot reader has left
 
     # runOnDemandCloseAfter after the last reader left, the command is stopped and the path idles.
-    await poll(path_getter(api, "cam1"), lambda i: i["ready"] is False and i["source"] is None)
+    await poll(path_getter(target_api, "cam1"), lambda i: i["ready"] is False and i["source"] is None)
 
 
+# emulator only: the reader asks for RTP over UDP, and each per-test real server listens on
+# RTSP/TCP alone (UDP would need a free port pair per instance)
 async def test_readers_are_listed_and_can_be_kicked(
-    media: Emulator, api: httpx.AsyncClient, contract: Any
+    emu_media: Emulator, api: httpx.AsyncClient, contract: Any
 ) -> None:
     await api.post("/v3/config/paths/add/cam2", json={"runOnDemand": PUBLISH})
     # A reader with ffmpeg's default transport (UDP first), kept reading until kicked.
-    argv = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-i", f"{media.rtsp_url}/cam2", "-f", "null", "-"]
+    argv = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-i", f"{emu_media.rtsp_url}/cam2", "-f", "null", "-"]
     async with trio.open_nursery() as nursery:
         reader = await nursery.start(
             functools.partial(trio.run_process, argv, capture_stdout=True, capture_stderr=True, check=False)
@@ -147,7 +151,7 @@ async def test_readers_are_listed_and_can_be_kicked(
 
 @pytest.mark.parametrize(("record_format", "ext"), [("fmp4", ".mp4"), ("mpegts", ".ts")])
 async def test_recording_writes_playable_segments(
-    media: Emulator, api: httpx.AsyncClient, tmp_path: Path, record_format: str, ext: str
+    media: MediamtxTarget, target_api: httpx.AsyncClient, tmp_path: Path, record_format: str, ext: str
 ) -> None:
     conf = {
         "runOnInit": PUBLISH,
@@ -157,16 +161,16 @@ async def test_recording_writes_playable_segments(
         "recordSegmentDuration": "1s",
         "recordPartDuration": "200ms",
     }
-    assert (await api.post("/v3/config/paths/add/cam3", json=conf)).status_code == 200
+    assert (await target_api.post("/v3/config/paths/add/cam3", json=conf)).status_code == 200
 
     async def segments() -> list[str]:
-        return [s["start"] for s in (await api.get("/v3/recordings/get/cam3")).json()["segments"]]
+        return [s["start"] for s in (await target_api.get("/v3/recordings/get/cam3")).json()["segments"]]
 
     starts = await poll(segments, lambda s: len(s) >= 3, limit=15)
     # Stop cleanly: ffmpeg gets SIGINT and finishes the last segment.
-    assert (await api.patch("/v3/config/paths/patch/cam3", json={"record": False})).status_code == 200
+    assert (await target_api.patch("/v3/config/paths/patch/cam3", json={"record": False})).status_code == 200
 
-    files = sorted((tmp_path / "rec" / "cam3").iterdir())
+    files = sorted((media.work_dir / "rec" / "cam3").iterdir())
     assert all(re.fullmatch(r"\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d-\d{6}" + re.escape(ext), f.name) for f in files)
     assert len(files) >= len(starts)
     for start, file in zip(starts, files, strict=False):
@@ -180,7 +184,7 @@ async def test_recording_writes_playable_segments(
     last = await poll(lambda: ffprobe_or_none(files[-1]), lambda p: p is not None)
     assert last["streams"][0]["codec_name"] == "h264"
 
-    resp = await api.delete("/v3/recordings/deletesegment", params={"path": "cam3", "start": starts[0]})
+    resp = await target_api.delete("/v3/recordings/deletesegment", params={"path": "cam3", "start": starts[0]})
     assert resp.status_code == 200
     assert not files[0].exists()
 
@@ -201,45 +205,45 @@ async def test_recording_does_not_start_an_on_demand_command(emu: Emulator, api:
     assert (await api.get("/v3/paths/get/cam4")).json()["ready"] is False
 
 
-async def test_pulled_source_relays_another_stream(media: Emulator, api: httpx.AsyncClient) -> None:
-    await api.post("/v3/config/paths/add/upstream", json={"runOnInit": PUBLISH})
-    await poll(path_getter(api, "upstream"), lambda i: i["ready"])
+async def test_pulled_source_relays_another_stream(media: MediamtxTarget, target_api: httpx.AsyncClient) -> None:
+    await target_api.post("/v3/config/paths/add/upstream", json={"runOnInit": PUBLISH})
+    await poll(path_getter(target_api, "upstream"), lambda i: i["ready"])
     source = f"rtsp://127.0.0.1:{media.rtsp_port}/upstream"
-    await api.post("/v3/config/paths/add/ipcam", json={"source": source, "rtspTransport": "tcp"})
-    item = await poll(path_getter(api, "ipcam"), lambda i: i["ready"])
+    await target_api.post("/v3/config/paths/add/ipcam", json={"source": source, "rtspTransport": "tcp"})
+    item = await poll(path_getter(target_api, "ipcam"), lambda i: i["ready"])
     assert item["source"] == {"type": "rtspSource", "id": ""}
     assert item["tracks"] == ["H264"]
-    upstream = (await api.get("/v3/paths/get/upstream")).json()
+    upstream = (await target_api.get("/v3/paths/get/upstream")).json()
     assert upstream["readers"] and upstream["readers"][0]["type"] == "rtspSession"
 
-    await api.delete("/v3/config/paths/delete/upstream")
-    item = await poll(path_getter(api, "ipcam"), lambda i: not i["ready"])
+    await target_api.delete("/v3/config/paths/delete/upstream")
+    item = await poll(path_getter(target_api, "ipcam"), lambda i: not i["ready"])
     assert item["source"] == {"type": "rtspSource", "id": ""}  # still there, waiting to reconnect
 
 
 async def test_record_changes_are_hot_reloaded_and_other_changes_recreate_the_path(
-    media: Emulator, api: httpx.AsyncClient
+    media: MediamtxTarget, target_api: httpx.AsyncClient
 ) -> None:
-    await api.post("/v3/config/paths/add/cam5", json={"runOnInit": PUBLISH})
-    first = await poll(path_getter(api, "cam5"), lambda i: i["ready"])
+    await target_api.post("/v3/config/paths/add/cam5", json={"runOnInit": PUBLISH})
+    first = await poll(path_getter(target_api, "cam5"), lambda i: i["ready"])
     publisher = first["source"]["id"]
 
     # record* settings are applied to the live path: same publisher, same readyTime
-    resp = await api.patch(
+    resp = await target_api.patch(
         "/v3/config/paths/patch/cam5", json={"recordSegmentDuration": "2h", "recordDeleteAfter": "0s"}
     )
     assert resp.status_code == 200
-    item = (await api.get("/v3/paths/get/cam5")).json()
+    item = (await target_api.get("/v3/paths/get/cam5")).json()
     assert item["ready"] and item["source"]["id"] == publisher and item["readyTime"] == first["readyTime"]
 
     # an identical configuration changes nothing at all
-    await api.post(
+    await target_api.post(
         "/v3/config/paths/replace/cam5",
         json={"runOnInit": PUBLISH, "recordSegmentDuration": "2h", "recordDeleteAfter": "0s"},
     )
-    assert (await api.get("/v3/paths/get/cam5")).json()["source"]["id"] == publisher
+    assert (await target_api.get("/v3/paths/get/cam5")).json()["source"]["id"] == publisher
 
     # anything else closes and recreates the path: runOnInit restarts and publishes anew
-    await api.patch("/v3/config/paths/patch/cam5", json={"runOnInitRestart": True})
-    item = await poll(path_getter(api, "cam5"), lambda i: i["ready"] and i["source"]["id"] != publisher)
+    await target_api.patch("/v3/config/paths/patch/cam5", json={"runOnInitRestart": True})
+    item = await poll(path_getter(target_api, "cam5"), lambda i: i["ready"] and i["source"]["id"] != publisher)
     assert item["source"]["type"] == "rtspSession"

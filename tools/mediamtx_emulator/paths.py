@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -235,7 +236,8 @@ class RuntimePath:
         for i, group in enumerate(self.groups, start=1):
             env[f"G{i}"] = group
         if query is not None:
-            env["MTX_QUERY"] = query
+            # MediaMTX passes the reader's query escaped as Go's url.QueryEscape does ("a%3Db%26c")
+            env["MTX_QUERY"] = urllib.parse.quote_plus(query, safe="")
         return env
 
     def _run_hook(self, command: str, restart: bool, env: dict[str, str], label: str) -> trio.CancelScope:
@@ -394,7 +396,10 @@ class RuntimePath:
     # ---- readers
 
     async def wait_stream(self, query: str) -> Stream:
-        """DESCRIBE/SETUP by a reader: the stream, after starting an on-demand source if needed."""
+        """DESCRIBE/SETUP by a reader: the stream, after starting an on-demand source if needed.
+
+        As in MediaMTX, only "no stream is available" is a 404; any other failure (a source that
+        timed out, a path closed meanwhile, a name that is not configured) is a 400."""
         if self.stream is not None:
             return self.stream
         od = self.on_demand
@@ -407,10 +412,10 @@ class RuntimePath:
             # Every way forward has a timer (start timeout, close delay), so this loop always ends.
             while self.stream is None:
                 if self.closed:
-                    raise PathError(404, "terminated")
+                    raise PathError(400, "terminated")
                 if od.state == "initial":
                     if od.timed_out(attempt):
-                        raise PathError(404, f"source of path '{self.name}' has timed out")
+                        raise PathError(400, f"source of path '{self.name}' has timed out")
                     od.request(query)  # the attempt we joined was closed for another reason
                     attempt = od.attempt
                 await self._changed.wait()
@@ -627,7 +632,7 @@ class PathManager:
         try:
             match = self.store.find(name)
         except ConfError as exc:
-            raise PathError(404 if "not configured" in exc.message else 400, exc.message) from None
+            raise PathError(400, exc.message) from None
         return self._create(name, match)
 
     # ---- API side
