@@ -1,4 +1,10 @@
-"""The emulator's control API against the rules of mediamtx-api-notes.md (§1–§10)."""
+"""The control API against the rules of mediamtx-api-notes.md (§1–§10).
+
+Tests taking ``target_api`` run against the emulator and the real server (ids ``emulator``/``real``).
+Those taking ``api`` are the emulator's own: they rely on its stock configuration (no config file:
+only ``all_others``, every listener on, so every list endpoint answers), its credentials, fault
+injection or restart, which a per-test real server (RTSP/TCP and the API only) does not offer.
+"""
 
 from __future__ import annotations
 
@@ -50,14 +56,14 @@ async def test_stock_config_has_only_all_others(api: httpx.AsyncClient) -> None:
     assert defaults["overridePublisher"] is True
 
 
-async def test_success_without_payload_is_status_ok(api: httpx.AsyncClient) -> None:
-    resp = await api.post("/v3/config/paths/add/cam1", json={})
+async def test_success_without_payload_is_status_ok(target_api: httpx.AsyncClient) -> None:
+    resp = await target_api.post("/v3/config/paths/add/cam1", json={})
     assert resp.status_code == 200
     assert resp.json() == {"status": "ok"}
     assert resp.headers["content-type"].startswith("application/json")
 
 
-async def test_unknown_routes_and_wrong_methods_get_plain_text_404(api: httpx.AsyncClient) -> None:
+async def test_unknown_routes_and_wrong_methods_get_plain_text_404(target_api: httpx.AsyncClient) -> None:
     for method, url in [
         ("GET", "/v3/nothing"),
         ("GET", "/v2/paths/list"),
@@ -66,17 +72,17 @@ async def test_unknown_routes_and_wrong_methods_get_plain_text_404(api: httpx.As
         ("DELETE", "/v3/config/paths/get/cam1"),
         ("GET", "/v3/rtspsconns/list"),  # RTSPS is off in the stock config: route not registered
     ]:
-        resp = await api.request(method, url)
+        resp = await target_api.request(method, url)
         assert resp.status_code == 404, (method, url)
         assert resp.text == "404 page not found"
         assert resp.headers["content-type"].startswith("text/plain")
 
 
-async def test_empty_name_is_invalid_and_bare_route_redirects(api: httpx.AsyncClient) -> None:
-    resp = await api.get("/v3/config/paths/get/")
+async def test_empty_name_is_invalid_and_bare_route_redirects(target_api: httpx.AsyncClient) -> None:
+    resp = await target_api.get("/v3/config/paths/get/")
     assert resp.status_code == 400
     assert error_of(resp) == "invalid name"
-    resp = await api.get("/v3/config/paths/get")
+    resp = await target_api.get("/v3/config/paths/get")
     assert resp.status_code == 301
     assert resp.headers["location"] == "/v3/config/paths/get/"
 
@@ -105,8 +111,8 @@ async def test_empty_name_is_invalid_and_bare_route_redirects(api: httpx.AsyncCl
         (b'{"recordFormat": "mkv"}', "invalid record format 'mkv'"),
     ],
 )
-async def test_bodies_are_decoded_strictly(api: httpx.AsyncClient, body: bytes, message: str) -> None:
-    resp = await api.post("/v3/config/paths/add/cam1", content=body)
+async def test_bodies_are_decoded_strictly(target_api: httpx.AsyncClient, body: bytes, message: str) -> None:
+    resp = await target_api.post("/v3/config/paths/add/cam1", content=body)
     assert resp.status_code == 400
     got = error_of(resp)
     if body == b"nope":
@@ -114,7 +120,7 @@ async def test_bodies_are_decoded_strictly(api: httpx.AsyncClient, body: bytes, 
         assert got.startswith("invalid character ")
     else:
         assert got == message
-    assert (await api.get("/v3/config/paths/get/cam1")).status_code == 404  # nothing was created
+    assert (await target_api.get("/v3/config/paths/get/cam1")).status_code == 404  # nothing was created
 
 
 # ---- normalisation and effective config
@@ -125,20 +131,20 @@ async def test_bodies_are_decoded_strictly(api: httpx.AsyncClient, body: bytes, 
     [("3600s", "1h0m0s"), ("24h", "1d"), ("90s", "1m30s"), ("0s", ""), ("1d2h", "1d2h0m0s"),
      ("1.5s", "1.5s"), ("500ms", "500ms"), ("", "")],
 )  # fmt: skip
-async def test_durations_are_normalised(api: httpx.AsyncClient, given: str, shown: str) -> None:
-    resp = await api.post(
+async def test_durations_are_normalised(target_api: httpx.AsyncClient, given: str, shown: str) -> None:
+    resp = await target_api.post(
         "/v3/config/paths/add/cam1", json={"runOnDemandCloseAfter": given, "recordDeleteAfter": "0s"}
     )
     assert resp.status_code == 200, resp.text
-    conf = (await api.get("/v3/config/paths/get/cam1")).json()
+    conf = (await target_api.get("/v3/config/paths/get/cam1")).json()
     assert conf["runOnDemandCloseAfter"] == shown
 
 
-async def test_get_returns_effective_config_with_name(api: httpx.AsyncClient) -> None:
-    await api.post(
+async def test_get_returns_effective_config_with_name(target_api: httpx.AsyncClient) -> None:
+    await target_api.post(
         "/v3/config/paths/add/group/cam1", json={"runOnDemand": "ffmpeg x", "recordMaxPartSize": "2097152B"}
     )
-    conf = (await api.get("/v3/config/paths/get/group/cam1")).json()
+    conf = (await target_api.get("/v3/config/paths/get/group/cam1")).json()
     assert conf["name"] == "group/cam1"
     assert conf["runOnDemand"] == "ffmpeg x"
     assert conf["recordMaxPartSize"] == "2M"
@@ -162,15 +168,15 @@ async def test_deprecated_fields_are_echoed_once_set_and_secrets_redacted(api: h
     assert b"\\u003credacted\\u003e" in raw  # Go's encoder escapes < and >
 
 
-async def test_null_leaves_unchanged_in_patch_and_means_default_in_replace(api: httpx.AsyncClient) -> None:
-    await api.post("/v3/config/paths/add/cam1", json={"runOnDemand": "a", "runOnDemandCloseAfter": "5s"})
-    resp = await api.patch("/v3/config/paths/patch/cam1", json={"runOnDemand": None, "record": True})
+async def test_null_leaves_unchanged_in_patch_and_means_default_in_replace(target_api: httpx.AsyncClient) -> None:
+    await target_api.post("/v3/config/paths/add/cam1", json={"runOnDemand": "a", "runOnDemandCloseAfter": "5s"})
+    resp = await target_api.patch("/v3/config/paths/patch/cam1", json={"runOnDemand": None, "record": True})
     assert resp.status_code == 200
-    conf = (await api.get("/v3/config/paths/get/cam1")).json()
+    conf = (await target_api.get("/v3/config/paths/get/cam1")).json()
     assert conf["runOnDemand"] == "a" and conf["record"] is True and conf["runOnDemandCloseAfter"] == "5s"
-    resp = await api.post("/v3/config/paths/replace/cam1", json={"runOnDemand": None, "record": True})
+    resp = await target_api.post("/v3/config/paths/replace/cam1", json={"runOnDemand": None, "record": True})
     assert resp.status_code == 200
-    conf = (await api.get("/v3/config/paths/get/cam1")).json()
+    conf = (await target_api.get("/v3/config/paths/get/cam1")).json()
     assert conf["runOnDemand"] == "" and conf["record"] is True
     assert conf["runOnDemandCloseAfter"] == "10s"  # replace dropped the old override
 
@@ -178,27 +184,27 @@ async def test_null_leaves_unchanged_in_patch_and_means_default_in_replace(api: 
 # ---- status codes
 
 
-async def test_mutation_status_codes(api: httpx.AsyncClient) -> None:
-    assert (await api.post("/v3/config/paths/add/cam1", json={})).status_code == 200
-    resp = await api.post("/v3/config/paths/add/cam1", json={})
+async def test_mutation_status_codes(target_api: httpx.AsyncClient) -> None:
+    assert (await target_api.post("/v3/config/paths/add/cam1", json={})).status_code == 200
+    resp = await target_api.post("/v3/config/paths/add/cam1", json={})
     assert resp.status_code == 400 and error_of(resp) == "path already exists"
-    resp = await api.post("/v3/config/paths/add/all_others", json={})
+    resp = await target_api.post("/v3/config/paths/add/all_others", json={})
     assert resp.status_code == 400 and error_of(resp) == "path already exists"
-    resp = await api.patch("/v3/config/paths/patch/ghost", json={})
+    resp = await target_api.patch("/v3/config/paths/patch/ghost", json={})
     assert resp.status_code == 404 and error_of(resp) == "path not found"
-    resp = await api.delete("/v3/config/paths/delete/ghost")
+    resp = await target_api.delete("/v3/config/paths/delete/ghost")
     assert resp.status_code == 404 and error_of(resp) == "path not found"
-    resp = await api.get("/v3/config/paths/get/ghost")
+    resp = await target_api.get("/v3/config/paths/get/ghost")
     assert resp.status_code == 404 and error_of(resp) == "path configuration not found"
-    assert (await api.delete("/v3/config/paths/delete/cam1")).status_code == 200
-    assert (await api.get("/v3/config/paths/get/cam1")).status_code == 404
+    assert (await target_api.delete("/v3/config/paths/delete/cam1")).status_code == 200
+    assert (await target_api.get("/v3/config/paths/get/cam1")).status_code == 404
 
 
-async def test_replace_is_an_upsert(api: httpx.AsyncClient) -> None:
-    resp = await api.post("/v3/config/paths/replace/cam9", json={"runOnDemand": "x"})
+async def test_replace_is_an_upsert(target_api: httpx.AsyncClient) -> None:
+    resp = await target_api.post("/v3/config/paths/replace/cam9", json={"runOnDemand": "x"})
     assert resp.status_code == 200
     assert resp.json() == {"status": "ok"}
-    assert (await api.get("/v3/config/paths/get/cam9")).json()["runOnDemand"] == "x"
+    assert (await target_api.get("/v3/config/paths/get/cam9")).json()["runOnDemand"] == "x"
 
 
 @pytest.mark.parametrize(
@@ -216,7 +222,8 @@ async def test_replace_is_an_upsert(api: httpx.AsyncClient) -> None:
         ("cam", {"recordPath": "./rec/%Y-%m-%d_%H-%M-%S"}, "'recordPath' must contain %path"),
         ("cam", {"recordPath": "./rec/%path/%Y-%m"}, "'recordPath' must contain either %s or %Y %m %d %H %M %S"),
         ("cam", {"recordSegmentDuration": "25h", "recordDeleteAfter": "0s"}, "maximum segment duration is 1 day"),
-        ("cam", {"recordDeleteAfter": "30m"}, "'recordDeleteAfter' cannot be lower than 'recordSegmentDuration'"),
+        ("cam", {"recordDeleteAfter": "30m", "recordSegmentDuration": "1h"},
+         "'recordDeleteAfter' cannot be lower than 'recordSegmentDuration'"),
         ("~^cam", {"runOnInit": "x"},
          "a path with a regular expression (or path 'all_others') does not support option 'runOnInit'; use another path"),
         ("~^cam", {"source": RTSP_SOURCE},
@@ -227,16 +234,16 @@ async def test_replace_is_an_upsert(api: httpx.AsyncClient) -> None:
     ],
 )  # fmt: skip
 async def test_validation_messages(
-    api: httpx.AsyncClient, name: str, body: dict[str, Any], message: str
+    target_api: httpx.AsyncClient, name: str, body: dict[str, Any], message: str
 ) -> None:
-    resp = await api.post(f"/v3/config/paths/add/{name}", json=body)
+    resp = await target_api.post(f"/v3/config/paths/add/{name}", json=body)
     assert resp.status_code == 400
     assert error_of(resp) == message
-    names = [i["name"] for i in (await api.get("/v3/config/paths/list")).json()["items"]]
+    names = [i["name"] for i in (await target_api.get("/v3/config/paths/list")).json()["items"]]
     assert names == ["all_others"]  # a refused change changes nothing
 
 
-async def test_valid_special_configurations_are_accepted(api: httpx.AsyncClient) -> None:
+async def test_valid_special_configurations_are_accepted(target_api: httpx.AsyncClient) -> None:
     ok = [
         ("cam1", {"recordSegmentDuration": "1d", "recordDeleteAfter": "0s"}),
         ("cam2", {"recordDeleteAfter": ""}),
@@ -244,11 +251,11 @@ async def test_valid_special_configurations_are_accepted(api: httpx.AsyncClient)
         ("cam4", {"recordPath": "/data/%path/%s"}),
     ]
     for name, body in ok:
-        resp = await api.post(f"/v3/config/paths/add/{name}", json=body)
+        resp = await target_api.post(f"/v3/config/paths/add/{name}", json=body)
         assert resp.status_code == 200, (name, resp.text)
-    resp = await api.post("/v3/config/paths/add/%7E%5Ecam_(%5Cd%2B)%24", json={})
+    resp = await target_api.post("/v3/config/paths/add/%7E%5Ecam_(%5Cd%2B)%24", json={})
     assert resp.status_code == 200, resp.text
-    assert (await api.get("/v3/config/paths/get/%7E%5Ecam_(%5Cd%2B)%24")).json()["name"] == "~^cam_(\\d+)$"
+    assert (await target_api.get("/v3/config/paths/get/%7E%5Ecam_(%5Cd%2B)%24")).json()["name"] == "~^cam_(\\d+)$"
 
 
 async def test_whole_config_is_revalidated(api: httpx.AsyncClient) -> None:
@@ -264,12 +271,12 @@ async def test_whole_config_is_revalidated(api: httpx.AsyncClient) -> None:
     assert (await api.get("/v3/config/global/get")).json()["playback"] is False
 
 
-async def test_path_defaults_patch_applies_to_entries(api: httpx.AsyncClient) -> None:
-    await api.post("/v3/config/paths/add/cam1", json={})
-    resp = await api.patch("/v3/config/pathdefaults/patch", json={"runOnDemandCloseAfter": "2m"})
+async def test_path_defaults_patch_applies_to_entries(target_api: httpx.AsyncClient) -> None:
+    await target_api.post("/v3/config/paths/add/cam1", json={})
+    resp = await target_api.patch("/v3/config/pathdefaults/patch", json={"runOnDemandCloseAfter": "2m"})
     assert resp.status_code == 200
-    assert (await api.get("/v3/config/paths/get/cam1")).json()["runOnDemandCloseAfter"] == "2m0s"
-    assert (await api.get("/v3/config/pathdefaults/get")).json()["runOnDemandCloseAfter"] == "2m0s"
+    assert (await target_api.get("/v3/config/paths/get/cam1")).json()["runOnDemandCloseAfter"] == "2m0s"
+    assert (await target_api.get("/v3/config/pathdefaults/get")).json()["runOnDemandCloseAfter"] == "2m0s"
 
 
 async def test_global_config_get_and_patch(api: httpx.AsyncClient, emu: Emulator) -> None:
@@ -288,17 +295,17 @@ async def test_global_config_get_and_patch(api: httpx.AsyncClient, emu: Emulator
 # ---- pagination
 
 
-async def test_pagination(api: httpx.AsyncClient) -> None:
+async def test_pagination(target_api: httpx.AsyncClient) -> None:
     for name in ["e", "b", "d", "a", "c"]:
-        await api.post(f"/v3/config/paths/add/{name}", json={})
-    body = (await api.get("/v3/config/paths/list", params={"itemsPerPage": 2})).json()
+        await target_api.post(f"/v3/config/paths/add/{name}", json={})
+    body = (await target_api.get("/v3/config/paths/list", params={"itemsPerPage": 2})).json()
     assert body["itemCount"] == 6 and body["pageCount"] == 3
     assert [i["name"] for i in body["items"]] == ["a", "all_others"]
-    body = (await api.get("/v3/config/paths/list", params={"itemsPerPage": 2, "page": 2})).json()
+    body = (await target_api.get("/v3/config/paths/list", params={"itemsPerPage": 2, "page": 2})).json()
     assert [i["name"] for i in body["items"]] == ["d", "e"]
-    body = (await api.get("/v3/config/paths/list", params={"page": 7})).json()
+    body = (await target_api.get("/v3/config/paths/list", params={"page": 7})).json()
     assert body["items"] == [] and body["itemCount"] == 6 and body["pageCount"] == 1
-    runtime = (await api.get("/v3/paths/list", params={"itemsPerPage": 4, "page": 1})).json()
+    runtime = (await target_api.get("/v3/paths/list", params={"itemsPerPage": 4, "page": 1})).json()
     assert [i["name"] for i in runtime["items"]] == ["e"]
 
 
@@ -315,9 +322,9 @@ async def test_pagination(api: httpx.AsyncClient) -> None:
     ],
 )
 async def test_bad_pagination_parameters(
-    api: httpx.AsyncClient, params: dict[str, str], message: str
+    target_api: httpx.AsyncClient, params: dict[str, str], message: str
 ) -> None:
-    resp = await api.get("/v3/paths/list", params=params)
+    resp = await target_api.get("/v3/paths/list", params=params)
     assert resp.status_code == 400
     assert error_of(resp) == message
 
@@ -339,10 +346,10 @@ async def test_empty_lists_are_empty_arrays(api: httpx.AsyncClient) -> None:
 # ---- runtime paths
 
 
-async def test_runtime_path_exists_for_each_configured_entry(api: httpx.AsyncClient) -> None:
-    assert (await api.get("/v3/paths/get/cam1")).status_code == 404
-    await api.post("/v3/config/paths/add/cam1", json={"runOnDemand": "ffmpeg -version"})
-    resp = await api.get("/v3/paths/get/cam1")
+async def test_runtime_path_exists_for_each_configured_entry(target_api: httpx.AsyncClient) -> None:
+    assert (await target_api.get("/v3/paths/get/cam1")).status_code == 404
+    await target_api.post("/v3/config/paths/add/cam1", json={"runOnDemand": "ffmpeg -version"})
+    resp = await target_api.get("/v3/paths/get/cam1")
     assert resp.status_code == 200
     item = resp.json()
     assert item["name"] == "cam1" and item["confName"] == "cam1"
@@ -351,22 +358,22 @@ async def test_runtime_path_exists_for_each_configured_entry(api: httpx.AsyncCli
     assert item["source"] is None
     assert item["readers"] == [] and item["tracks"] == [] and item["tracks2"] == []
     assert item["bytesReceived"] == 0 and item["inboundBytes"] == 0
-    assert [i["name"] for i in (await api.get("/v3/paths/list")).json()["items"]] == ["cam1"]
-    await api.delete("/v3/config/paths/delete/cam1")
-    resp = await api.get("/v3/paths/get/cam1")
+    assert [i["name"] for i in (await target_api.get("/v3/paths/list")).json()["items"]] == ["cam1"]
+    await target_api.delete("/v3/config/paths/delete/cam1")
+    resp = await target_api.get("/v3/paths/get/cam1")
     assert resp.status_code == 404 and error_of(resp) == "path not found"
 
 
-async def test_names_matched_only_by_a_regexp_have_no_idle_runtime_path(api: httpx.AsyncClient) -> None:
-    await api.post("/v3/config/paths/add/%7E%5Ecam", json={})
-    resp = await api.get("/v3/paths/get/cam7")
+async def test_names_matched_only_by_a_regexp_have_no_idle_runtime_path(target_api: httpx.AsyncClient) -> None:
+    await target_api.post("/v3/config/paths/add/%7E%5Ecam", json={})
+    resp = await target_api.get("/v3/paths/get/cam7")
     assert resp.status_code == 404 and error_of(resp) == "path not found"
-    assert (await api.get("/v3/paths/list")).json()["items"] == []
+    assert (await target_api.get("/v3/paths/list")).json()["items"] == []
 
 
-async def test_static_source_is_reported_before_it_connects(api: httpx.AsyncClient) -> None:
-    await api.post("/v3/config/paths/add/ipcam", json={"source": RTSP_SOURCE, "sourceOnDemand": True})
-    item = (await api.get("/v3/paths/get/ipcam")).json()
+async def test_static_source_is_reported_before_it_connects(target_api: httpx.AsyncClient) -> None:
+    await target_api.post("/v3/config/paths/add/ipcam", json={"source": RTSP_SOURCE, "sourceOnDemand": True})
+    item = (await target_api.get("/v3/paths/get/ipcam")).json()
     assert item["source"] == {"type": "rtspSource", "id": ""}
     assert item["ready"] is False and item["readyTime"] is None
 
@@ -468,8 +475,8 @@ async def test_ids_are_parsed_as_uuids(api: httpx.AsyncClient) -> None:
     assert resp.status_code == 404 and error_of(resp) == "muxer not found"
 
 
-async def test_cors_preflight(api: httpx.AsyncClient) -> None:
-    resp = await api.options(
+async def test_cors_preflight(target_api: httpx.AsyncClient) -> None:
+    resp = await target_api.options(
         "/v3/config/paths/add/cam1", headers={"Origin": "http://x", "Access-Control-Request-Method": "POST"}
     )
     assert resp.status_code == 204
@@ -515,7 +522,7 @@ async def test_recordings_list_get_and_delete(tmp_path: Path, api: httpx.AsyncCl
     assert resp.status_code == 400 and error_of(resp).startswith("invalid 'start' parameter: ")
 
 
-async def test_recordings_of_unconfigured_names(api: httpx.AsyncClient) -> None:
-    await api.delete("/v3/config/paths/delete/all_others")
-    resp = await api.get("/v3/recordings/get/cam1")
+async def test_recordings_of_unconfigured_names(target_api: httpx.AsyncClient) -> None:
+    await target_api.delete("/v3/config/paths/delete/all_others")
+    resp = await target_api.get("/v3/recordings/get/cam1")
     assert resp.status_code == 400 and error_of(resp) == "path 'cam1' is not configured"
