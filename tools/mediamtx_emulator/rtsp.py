@@ -580,6 +580,8 @@ class RtspServer:
                 raise RtspFailure(404, "track not found")
         if session.transport is not None and session.transport != kind:
             raise RtspFailure(461, "can't mix transports in one session")
+        if kind.lower() not in self.manager.store.global_conf["rtspTransports"]:
+            raise RtspFailure(461)  # switched off by rtspTransports
         if kind == "TCP":
             transport = self._setup_tcp(session, track, params)
         elif kind == "UDP":
