@@ -13,6 +13,7 @@ binary runs as a child process in the work dir and is SIGKILLed for a restart or
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -29,7 +30,7 @@ import pytest
 import trio
 import yaml
 
-from tests.helpers import REPO, free_port
+from tests.helpers import REPO, free_port, own_group, stop_group
 from tools.mediamtx_emulator import Emulator, EmulatorConfig, open_emulator
 
 ENV = "CAMSVC_TEST_MEDIAMTX"
@@ -131,14 +132,28 @@ class _RealProcess:
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
+                **own_group(die_with_parent=False),
             )
         await wait_for_api(self.target.api_url, self.proc, self.log)
 
     async def kill(self) -> None:
-        if self.proc is not None and self.proc.returncode is None:
-            self.proc.kill()
-            with trio.CancelScope(shield=True):
-                await self.proc.wait()
+        """SIGKILL, as a crash: nothing is stopped cleanly."""
+        await self._signal_and_wait(signal.SIGKILL, 5)
+
+    async def stop(self) -> None:
+        """SIGTERM (MediaMTX stops its hooks and finishes recordings), SIGKILL after a grace."""
+        if not await self._signal_and_wait(signal.SIGTERM, 10):
+            await self._signal_and_wait(signal.SIGKILL, 5)
+
+    async def _signal_and_wait(self, sig: signal.Signals, grace: float) -> bool:
+        proc = self.proc
+        if proc is None or proc.returncode is not None:
+            return True
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)  # its own group (own_group): whatever it started goes too
+        with trio.CancelScope(shield=True), trio.move_on_after(grace):
+            await proc.wait()
+        return proc.returncode is not None
 
 
 async def wait_for_api(api_url: str, proc: trio.Process, log: Path) -> None:
@@ -192,7 +207,7 @@ async def open_target(kind: str, work_dir: Path) -> AsyncIterator[MediamtxTarget
         await target._real.start()
         yield target
     finally:
-        await target._real.kill()
+        await target._real.stop()
 
 
 @contextmanager
@@ -213,17 +228,12 @@ def target_process(kind: str, work_dir: Path) -> Iterator[tuple[str, int]]:
         env["PYTHONPATH"] = str(REPO)
     log = work_dir / "mediamtx.log"
     with log.open("ab") as out:
-        proc = subprocess.Popen(argv, cwd=work_dir, env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(argv, cwd=work_dir, env=env, stdout=out, stderr=subprocess.STDOUT, **own_group())
     try:
         _wait_ready(proc, api_url, log)
         yield api_url, rtsp_port
     finally:
-        proc.send_signal(signal.SIGTERM)  # both stop gracefully: hooks stopped, recordings finished
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_group(proc)  # SIGTERM first: both stop their hooks and finish recordings
 
 
 def _wait_ready(proc: subprocess.Popen[bytes], api_url: str, log: Path) -> None:

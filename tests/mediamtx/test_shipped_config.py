@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO, port_is_free
+from tests.helpers import REPO, own_group, port_is_free, stop_group
 from tests.mediamtx_targets import SHIPPED_CONFIG, log_tail, real_binary
 
 DOC = REPO / "docs" / "mediamtx.md"
@@ -90,7 +90,9 @@ def shipped_mediamtx(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], 
     cwd.mkdir()
     log = tmp_path / "mediamtx.log"
     with log.open("wb") as out:
-        proc = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, **own_group()
+        )
     try:
         # the API is the last listener MediaMTX opens; its line means start-up is over
         deadline = time.monotonic() + 15
@@ -100,12 +102,7 @@ def shipped_mediamtx(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], 
             time.sleep(0.02)  # polling interval of a deadline loop
         yield proc, cwd
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_group(proc)
 
 
 def test_the_shipped_config_opens_only_the_documented_ports(
