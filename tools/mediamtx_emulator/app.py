@@ -16,12 +16,13 @@ import attrs
 import trio
 
 from tools.mediamtx_emulator.api import ControlApi
-from tools.mediamtx_emulator.conffile import load_conf_file
+from tools.mediamtx_emulator.conffile import ConfFileError, load_conf_file
 from tools.mediamtx_emulator.confstore import ConfigStore
 from tools.mediamtx_emulator.faults import ApiFaults, RequestRecord
 from tools.mediamtx_emulator.globalconf import stock_global_conf
 from tools.mediamtx_emulator.httpserver import handle_connection
 from tools.mediamtx_emulator.netutil import open_listeners, open_udp_pairs
+from tools.mediamtx_emulator.pathconf import ValidationError
 from tools.mediamtx_emulator.paths import PathManager, RuntimeSettings
 from tools.mediamtx_emulator.rtsp import RtspServer
 
@@ -74,7 +75,10 @@ class Emulator:
         self.requests: deque[RequestRecord] = deque(maxlen=config.request_log_size)
         self._request_base = 0
         self.started_ns = time.time_ns()
-        self.store = self._new_store()
+        try:
+            self.store = self._new_store()
+        except ValidationError as exc:  # a path in the config file MediaMTX would refuse
+            raise ConfFileError(f"{config.config_file}: {exc}") from None
         settings = RuntimeSettings(
             base_dir=self.base_dir, rtsp_port=rtsp_port, ffmpeg=config.ffmpeg, hook_output=config.hook_output
         )
