@@ -30,7 +30,11 @@ Use in tests::
         emu.faults.clear()
         await emu.restart()                 # MediaMTX restart: API-made config forgotten, new `started`
 
-Command line: ``python -m tools.mediamtx_emulator --api 127.0.0.1:0 --rtsp-port 0 --record-dir DIR``
+Like MediaMTX, it starts from the config file it is given (``EmulatorConfig(config_file=...)``,
+``--config``): global settings, path defaults and entries; without one, the stock mediamtx.yml.
+``tests/emulator/test_emulator_vs_real.py`` compares its answers with a real server's.
+
+Command line: ``python -m tools.mediamtx_emulator [--config FILE] --api 127.0.0.1:0 --rtsp-port 0 --record-dir DIR``
 prints ``mediamtx-emulator listening api=http://127.0.0.1:PORT rtsp=rtsp://127.0.0.1:PORT``.
 """
 
