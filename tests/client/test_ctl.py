@@ -1,6 +1,9 @@
 """`camsvc ctl` against the whole service in process: `--json` prints each method's result as the API
 returns it (shapes pinned here), people get tables, and every failure is one line on stderr with the
-API's reason and a non-zero exit — never a traceback."""
+API's reason and a non-zero exit — never a traceback.
+The emulator target only: these test the client side of camsvc's API; MediaMTX itself is tested on
+both targets by tests/media and tests/mediamtx.
+"""
 
 from __future__ import annotations
 
@@ -21,7 +24,8 @@ from camsvc.client import Client
 from camsvc.security.roles import Role
 from tests.client.test_sdk_live import camera_connected, same_file
 from tests.helpers import REPO, free_port
-from tests.media.test_media_e2e import emulator, media_service, pytestmark  # noqa: F401  (skip without ffmpeg)
+from tests.media.test_media_e2e import media_service, pytestmark  # noqa: F401  (skip without ffmpeg)
+from tests.mediamtx_targets import open_target
 from tests.rpc_client import apoll, running_service, token_for, ws_url
 
 CAMERA_KEYS = {"device", "status", "name", "resolution", "fps", "streams", "recording"}
@@ -62,7 +66,7 @@ class Ctl:
 
 @asynccontextmanager
 async def live(tmp_path: Path) -> AsyncIterator[Service]:
-    async with emulator(tmp_path) as emu, media_service(tmp_path, emu) as service:
+    async with open_target("emulator", tmp_path / "mediamtx") as emu, media_service(tmp_path, emu) as service:
         async with Client(ws_url(service), token=token_for(service)) as client:
             await camera_connected(client)
         yield service

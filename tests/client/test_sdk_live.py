@@ -1,6 +1,9 @@
 """The SDK against the whole service in process (MediaMTX emulator, a synthetic camera, real ffmpeg):
 every method of the method table is called through its typed SDK method, errors arrive as typed
-exceptions, downloads go through signed URLs, and the blocking SyncClient does the same from a thread."""
+exceptions, downloads go through signed URLs, and the blocking SyncClient does the same from a thread.
+The emulator target only: these test the client side of camsvc's API; MediaMTX itself is tested on
+both targets by tests/media and tests/mediamtx.
+"""
 
 from __future__ import annotations
 
@@ -25,7 +28,8 @@ from camsvc.client import (
 from camsvc.rpc.catalog import load_table
 from camsvc.security.roles import Role
 from tests.helpers import poll
-from tests.media.test_media_e2e import emulator, media_service, pytestmark  # noqa: F401  (skip without ffmpeg)
+from tests.media.test_media_e2e import media_service, pytestmark  # noqa: F401  (skip without ffmpeg)
+from tests.mediamtx_targets import open_target
 from tests.rpc_client import token_for, ws_url
 
 
@@ -56,7 +60,7 @@ def same_file(a: Path, b: str) -> bool:
 
 async def test_every_table_method_through_the_sdk(tmp_path: Path) -> None:
     async with (
-        emulator(tmp_path) as emu,
+        open_target("emulator", tmp_path / "mediamtx") as emu,
         media_service(tmp_path, emu) as service,
         Client(ws_url(service), token=token_for(service, Role.ADMIN)) as client,
     ):
@@ -142,7 +146,7 @@ async def test_every_table_method_through_the_sdk(tmp_path: Path) -> None:
 
 
 async def test_errors_are_typed(tmp_path: Path) -> None:
-    async with emulator(tmp_path) as emu, media_service(tmp_path, emu) as service:
+    async with open_target("emulator", tmp_path / "mediamtx") as emu, media_service(tmp_path, emu) as service:
         url = ws_url(service)
         with pytest.raises(AuthError) as bad:
             async with Client(url, token="not-a-token"):
@@ -168,7 +172,7 @@ async def test_errors_are_typed(tmp_path: Path) -> None:
 
 def test_sync_client_from_a_script(tmp_path: Path) -> None:
     async def main() -> None:
-        async with emulator(tmp_path) as emu, media_service(tmp_path, emu) as service:
+        async with open_target("emulator", tmp_path / "mediamtx") as emu, media_service(tmp_path, emu) as service:
             url, token = ws_url(service), token_for(service, Role.OPERATOR)
 
             def script() -> None:

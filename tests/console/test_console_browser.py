@@ -6,6 +6,9 @@
 2. A wrong token shows a login error; the right one logs in (keyboard only); a camera added by another
    client appears without a reload; the tabs follow the arrow keys; the RPC server going away shows "disconnected", and the console reconnects when it is back.
 3. A short-lived JWT is swapped for a fresh one (refresh_token) before it expires.
+
+The emulator target only: these test the client side of camsvc's API; MediaMTX itself is tested on
+both targets by tests/media and tests/mediamtx.
 """
 
 from __future__ import annotations
@@ -26,9 +29,8 @@ from camsvc.security.roles import Role
 from supervisor import Backoff, ChildSpec
 from tests.console.browser import PHONE, artifact_dir, needs_chromium, open_page, screenshot
 from tests.helpers import free_port, poll
-from tests.media.test_media_e2e import emulator
+from tests.mediamtx_targets import MediamtxTarget, open_target
 from tests.rpc_client import rpc_client, running_service, service_config, token_for, ws_url
-from tools.mediamtx_emulator import Emulator
 
 pytestmark = [pytest.mark.browser, needs_chromium]
 
@@ -37,7 +39,7 @@ needs_ffmpeg = pytest.mark.skipif(
 )
 
 
-def _camera_config(tmp_path: Path, emu: Emulator) -> Any:
+def _camera_config(tmp_path: Path, emu: MediamtxTarget) -> Any:
     return service_config(
         tmp_path,
         mediamtx={
@@ -137,7 +139,7 @@ async def test_token_link_camera_snapshot_download_record(tmp_path: Path, caplog
     caplog.set_level(logging.DEBUG)
     artifacts = artifact_dir(tmp_path)
     async with (
-        emulator(tmp_path) as emu,
+        open_target("emulator", tmp_path / "mediamtx") as emu,
         running_service(tmp_path, _camera_config(tmp_path, emu)) as service,
     ):
         token = token_for(service, Role.ADMIN)
