@@ -11,44 +11,12 @@ from typing import Any
 import pytest
 import trio
 
-from camsvc.app import Service, build
+from camsvc.app import Service
 from camsvc.security.roles import Role
 from camsvc.storage.disk import DiskUsage
-from tests.rpc_client import RpcClient, rpc_client, service_config, token_for, ws_url
-
-from .targets import TARGETS, Target, open_target
-
-
-@pytest.fixture(params=TARGETS)
-async def target(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Target]:
-    async with open_target(request.param, tmp_path) as t:
-        yield t
-
-
-@contextlib.asynccontextmanager
-async def media_service(tmp_path: Path, target: Target, **sections: dict[str, Any]) -> AsyncIterator[Service]:
-    config = service_config(
-        tmp_path,
-        mediamtx={
-            "api_url": target.api_url,
-            "rtsp_port": target.rtsp_port,
-            "reconcile_interval": 0.5,
-            "backoff_max": 0.5,
-            "request_timeout": 3.0,
-            "on_demand_close_after": 1.0,
-        },
-        cameras={
-            "discovery": "disabled",
-            "synthetic": [{"id": "camera0", "width": 320, "height": 240, "fps": 15}],
-            "keyframe_interval": 0.5,
-        },
-        **sections,
-    )
-    service = build(config)
-    async with trio.open_nursery() as nursery:
-        await nursery.start(service.run)
-        yield service
-        nursery.cancel_scope.cancel()
+from tests.media.test_media_e2e import media_service, pytestmark  # noqa: F401  (skip without ffmpeg)
+from tests.mediamtx_targets import MediamtxTarget
+from tests.rpc_client import RpcClient, rpc_client, token_for, ws_url
 
 
 @contextlib.asynccontextmanager
@@ -72,12 +40,12 @@ async def _exists(path: Path, limit: float = 10.0) -> None:
 
 @pytest.mark.parametrize("first_segment_wait", [3.0, 0.0], ids=["waited", "announced_later"])
 async def test_the_announced_recording_name_is_the_file_on_disk(
-    tmp_path: Path, target: Target, first_segment_wait: float
+    tmp_path: Path, mediamtx_target: MediamtxTarget, first_segment_wait: float
 ) -> None:
     """The name start_recording and its first event give is the file MediaMTX writes; when the segment
     is not there yet (wait 0) they say null and a later RECORDING event names it."""
     async with (
-        media_service(tmp_path, target, recording={"first_segment_wait": first_segment_wait}) as service,
+        media_service(tmp_path, mediamtx_target, recording={"first_segment_wait": first_segment_wait}) as service,
         operator(service) as op,
     ):
         started = await op.call("start_recording", {"device": "camera0"})
@@ -86,7 +54,7 @@ async def test_the_announced_recording_name_is_the_file_on_disk(
         assert first["filename"] == started["filename"]
         name = started["filename"]
         if first_segment_wait:
-            assert name is not None, f"{target.kind}: no first segment within {first_segment_wait}s"
+            assert name is not None, f"{mediamtx_target.kind}: no first segment within {first_segment_wait}s"
         while name is None:
             later = (await op.notification("recording_status_update"))["params"]
             assert later["status"] == "RECORDING" and later["session_id"] == started["session_id"]
@@ -124,16 +92,16 @@ async def _has_media(path: Path) -> None:
             await trio.sleep(0.1)
 
 
-async def test_a_mediamtx_outage_shows_on_the_session(tmp_path: Path, target: Target) -> None:
+async def test_a_mediamtx_outage_shows_on_the_session(tmp_path: Path, mediamtx_target: MediamtxTarget) -> None:
     """MediaMTX goes away for 2 s mid-recording: an event when the media stops, one when it resumes,
     and the gap kept on the session (status, stop result) — not `recording: true` throughout."""
-    async with media_service(tmp_path, target) as service, operator(service) as op:
+    async with media_service(tmp_path, mediamtx_target) as service, operator(service) as op:
         started = await op.call("start_recording", {"device": "camera0"})
         name = started["filename"] or (await _event(op, lambda p: p["filename"] is not None))["filename"]
         first = Path(service.config.recording.dir) / name
         await _exists(first)
         await _has_media(first)
-        await target.restart(downtime=2.0)
+        await mediamtx_target.restart(downtime=2.0)
         down = await _event(op, lambda p: p["interrupted"])
         assert down["status"] == "RECORDING" and down["reason"] == "mediamtx_unavailable"
         assert down["session_id"] == started["session_id"] and down["gaps"][0]["end"] is None
@@ -152,7 +120,7 @@ async def test_a_mediamtx_outage_shows_on_the_session(tmp_path: Path, target: Ta
             assert await _frames_in(Path(service.config.recording.dir) / file) > 0, f"{file} is not playable"
 
 
-async def test_a_full_disk_stops_the_recording_with_playable_files(tmp_path: Path, target: Target) -> None:
+async def test_a_full_disk_stops_the_recording_with_playable_files(tmp_path: Path, mediamtx_target: MediamtxTarget) -> None:
     """The disk crosses storage.block_percent mid-recording: STOPPED with reason storage_full, and the
     segments MediaMTX wrote are complete files."""
     level = {"pct": 50.0}
@@ -161,7 +129,7 @@ async def test_a_full_disk_stops_the_recording_with_playable_files(tmp_path: Pat
         return DiskUsage(path, 1000, int(level["pct"] * 10), 1000 - int(level["pct"] * 10))
 
     async with (
-        media_service(tmp_path, target, storage={"disk_check_interval": 0.2}) as service,
+        media_service(tmp_path, mediamtx_target, storage={"disk_check_interval": 0.2}) as service,
         operator(service) as op,
     ):
         service.services.media.gate._usage = statvfs  # type: ignore[attr-defined]
