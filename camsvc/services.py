@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from .security.api_keys import ApiKeyStore
     from .security.identity import Identity
     from .security.roles import Role
+    from .storage.disk import StorageGate
     from .storage.files import FileKind, FileStore
     from .storage.retention import Retention
 
@@ -63,6 +64,9 @@ class MediaApi(Protocol):
 
     @property
     def retention(self) -> Retention: ...
+
+    @property
+    def gate(self) -> StorageGate: ...
 
     def files(self, kind: FileKind) -> FileStore: ...
 

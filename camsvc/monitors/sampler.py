@@ -1,8 +1,9 @@
 """System metrics sampled in the background, so get_metrics and /metrics never block the loop.
 
-psutil calls (and disk usage of a possibly slow filesystem) run on a worker
-thread every ``interval`` seconds; MediaMTX stream counts are read through its
-gateway at the same pace. Readers get the latest immutable :class:`Sample`.
+psutil calls run on a worker thread every ``interval`` seconds; MediaMTX stream
+counts are read through its gateway at the same pace; disk figures are the storage
+gate's own sample (taken on its thread with a timeout, so a hung mount stalls no
+one). Readers get the latest immutable :class:`Sample`.
 """
 
 from __future__ import annotations
@@ -48,13 +49,19 @@ class MetricsSampler:
         self.latest = Sample()
         self._process = psutil.Process()
 
+    def _disk(self) -> dict[str, Any]:
+        sample = self.services.media.gate.latest
+        usage = sample.usages.get(self.services.config.recording.dir) if sample is not None else None
+        if usage is None:
+            return {}
+        return {
+            "disk_percent": round(usage.usage_percentage, 1),
+            "disk_total": usage.total,
+            "disk_used": usage.used,
+            "disk_free": usage.available,
+        }
+
     def _sample_sync(self) -> dict[str, Any]:
-        disk_dir = self.services.config.recording.dir
-        try:
-            disk = psutil.disk_usage(disk_dir)
-            disk_values = {"disk_percent": disk.percent, "disk_total": disk.total, "disk_used": disk.used, "disk_free": disk.free}
-        except OSError:
-            disk_values = {}
         with self._process.oneshot():
             process = {
                 "process_cpu_percent": self._process.cpu_percent(None),
@@ -66,7 +73,6 @@ class MetricsSampler:
             "cpu_percent": psutil.cpu_percent(None),
             "memory_percent": psutil.virtual_memory().percent,
             **process,
-            **disk_values,
         }
 
     async def _streams(self) -> dict[str, Any]:
@@ -83,6 +89,7 @@ class MetricsSampler:
 
     async def sample(self) -> Sample:
         values = await trio.to_thread.run_sync(self._sample_sync)
+        values.update(self._disk())
         values.update(await self._streams())
         self.latest = Sample(**values)
         return self.latest
