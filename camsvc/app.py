@@ -1,7 +1,7 @@
 """Composition root: the one place that builds the supervision tree from config.
 
     root ─┬─ monitors      loop lag, system sampler, health watcher
-          ├─ mediamtx      MediaMTX reconciler (+ a supervised mediamtx process when configured)
+          ├─ mediamtx      rest_for_one: a supervised mediamtx process (when configured), the reconciler
           ├─ cameras       sub-supervisor: discovery + one actor per camera (dynamic)
           ├─ recordings    recording sessions: duration timers, crash recovery, camera-removed hook
           ├─ rpc           JSON-RPC WebSocket server
@@ -162,7 +162,7 @@ def build(config: Config, *, demo: bool = False) -> Service:
 
     children = [
         monitors_child(monitors),  # first: lag, samples and health events outlive any other child's restarts
-        *mediamtx.child_specs(),  # mediamtx-server (when configured), then the reconciler
+        mediamtx.child_spec(),  # rest_for_one: mediamtx-server (when configured), then the reconciler
         cameras.child_spec(),
         ChildSpec("recordings", media.recordings.run, backoff=Backoff(initial=0.2, max=10)),
         ChildSpec("rpc", rpc.run, backoff=Backoff(initial=0.5, max=10)),

@@ -32,9 +32,9 @@ class MediamtxRoom:
         """What other rooms use (``services.mediamtx``)."""
         return self.reconciler.gateway
 
-    def child_specs(self) -> list[ChildSpec]:
-        """The root's ``mediamtx`` child."""
-        return [supervisor_child(self.supervisor, backoff=Backoff(initial=0.5, max=10.0))]
+    def child_spec(self) -> ChildSpec:
+        """The root's ``mediamtx`` child: the rest_for_one supervisor of server and reconciler."""
+        return supervisor_child(self.supervisor, backoff=Backoff(initial=0.5, max=10.0))
 
 
 def build_mediamtx(
