@@ -118,7 +118,9 @@ async def test_snapshot_record_list_info_download_delete(tmp_path: Path, mediamt
             durations.append(file_info["duration"])
             probed = await runner.probe(Path(service.config.recording.dir) / name, timeout=10)
             assert probed.duration is not None and abs(probed.duration - file_info["duration"]) < 0.01
-        assert any(abs(d - 5.0) <= 1.0 for d in durations), durations
+        # Never short (the top-up tolerance), and long by at most the time the stop takes to land: the
+        # top-up errs long by design, and on a loaded box MediaMTX keeps writing a little past it.
+        assert 5.0 - 0.2 <= sum(durations) <= 5.0 + 2.0, durations
 
         name = event["files"][0]
         on_disk = _read(Path(service.config.recording.dir) / name)
