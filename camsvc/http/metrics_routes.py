@@ -59,7 +59,9 @@ class ServiceCollector:
         yield closed
         yield CounterMetricFamily("camsvc_events_published", "Events published on the bus.", value=self.services.bus.published)
         yield CounterMetricFamily("camsvc_rpc_notifications_queued", "Event notifications queued to clients.", value=self.rpc.hub.delivered)
-        yield GaugeMetricFamily("camsvc_event_loop_lag_seconds", "Largest event-loop lag over the last ~10 s.", value=self.monitors.lag.recent_max_ms / 1000)
+        lag = self.monitors.lag
+        yield GaugeMetricFamily("camsvc_event_loop_lag_seconds", "Longest scheduler pass (wall time) over the last ~10 s: how late I/O could be served.", value=lag.recent_max_ms / 1000)
+        yield GaugeMetricFamily("camsvc_event_loop_hold_seconds", "Most CPU time one scheduler pass took over the last ~10 s: the longest hold by our own code.", value=lag.recent_max_hold_ms / 1000)
 
     def _cameras(self) -> Iterator[Metric]:
         cameras = list(self.services.registry.snapshot().values())

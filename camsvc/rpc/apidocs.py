@@ -147,7 +147,8 @@ HTTP = """\
 - `GET /metrics`: Prometheus text. `camsvc_rpc_requests_total{method,code}` (code 0 = success),
   `camsvc_rpc_request_duration_seconds` (histogram), `camsvc_rpc_connections`, `camsvc_rpc_connections_accepted_total`,
   `camsvc_rpc_connections_closed_by_server_total{reason}`, `camsvc_events_published_total`,
-  `camsvc_rpc_notifications_queued_total`, `camsvc_event_loop_lag_seconds`, `camsvc_cameras{status}`,
+  `camsvc_rpc_notifications_queued_total`, `camsvc_event_loop_lag_seconds`,
+  `camsvc_event_loop_hold_seconds`, `camsvc_cameras{status}`,
   `camsvc_recordings_active`, `camsvc_supervisor_restarts_total{child}`, `camsvc_supervisor_child_running{child}`,
   `camsvc_mediamtx_reachable`, `camsvc_storage_bytes{kind}`, `camsvc_storage_usage_percent`,
   `camsvc_process_resident_memory_bytes`.

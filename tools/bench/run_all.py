@@ -17,9 +17,10 @@ runs in its own process (picows + uvloop):
   (bench_hotplug.py, through the device-source seam) and reconcile (bench_reconcile.py);
   recovery after a MediaMTX kill (bench_recovery.py) when present.
 
-Throughout, the service's own loop-lag monitor is read from /metrics every ``LAG_EVERY`` seconds; its
-gauge is the largest lag of the last ~10 s, so the run's maximum is the longest any handler or periodic
-task held the loop. A p99 is only called a p99 over ≥ 1,000 samples; below that the figure is "max of n".
+Throughout, the service's own loop-lag monitor is read from /metrics every ``LAG_EVERY`` seconds. It
+times every scheduler pass, and its gauges are the longest of the last ~10 s, so the run's maxima are
+the longest any handler or periodic task held the loop: ``hold`` in the loop thread's CPU time (what our
+code spent: the goal), ``lag`` in wall time (what clients felt, including this shared box descheduling us). A p99 is only called a p99 over ≥ 1,000 samples; below that the figure is "max of n".
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ class LagWatch:
     def __init__(self, service: RunningService) -> None:
         self.service = service
         self.samples: list[float] = []
+        self.holds: list[float] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -88,6 +90,8 @@ class LagWatch:
                 for line in text.splitlines():
                     if line.startswith("camsvc_event_loop_lag_seconds "):
                         self.samples.append(float(line.split()[1]))
+                    elif line.startswith("camsvc_event_loop_hold_seconds "):
+                        self.holds.append(float(line.split()[1]))
 
     @contextlib.contextmanager
     def watching(self) -> Iterator[LagWatch]:
@@ -99,7 +103,11 @@ class LagWatch:
             self._thread.join()
 
     def summary(self) -> dict[str, Any]:
-        return {"reads": len(self.samples), "max_lag_ms": round(1000 * max(self.samples, default=0.0), 2)}
+        return {
+            "reads": len(self.samples),
+            "max_lag_ms": round(1000 * max(self.samples, default=0.0), 2),
+            "max_hold_ms": round(1000 * max(self.holds, default=0.0), 2),
+        }
 
 
 @contextlib.contextmanager
@@ -260,7 +268,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             results["fanout"] = phase_fanout(svc, 50 if q else 1000, 20 if q else 500)
             lag["fanout"] = watch.summary()
     results["in_process"] = phase_in_process(args)
-    results["loop_lag"] = {**lag, "max_lag_ms": max(v["max_lag_ms"] for v in lag.values()), "goal_ms": 10}
+    results["loop_lag"] = {
+        **lag,
+        "max_lag_ms": max(v["max_lag_ms"] for v in lag.values()),
+        "max_hold_ms": max(v["max_hold_ms"] for v in lag.values()),
+        "goal_ms": 10,
+    }
     results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     return results
 
@@ -334,9 +347,10 @@ def render(results: dict[str, Any]) -> str:
         "",
         "## Event-loop holds",
         "",
-        f"Longest event-loop lag seen by the service's own monitor over the whole run: {lag['max_lag_ms']} ms "
-        f"(goal ≤ {lag['goal_ms']} ms); per phase: "
-        + ", ".join(f"{k} {v['max_lag_ms']} ms" for k, v in lag.items() if isinstance(v, dict)),
+        f"Longest scheduler pass seen by the service's own monitor over the whole run: {lag.get('max_hold_ms')} ms "
+        f"of CPU (goal ≤ {lag['goal_ms']} ms), {lag['max_lag_ms']} ms of wall time (the box's load included); "
+        "per phase (CPU / wall): "
+        + ", ".join(f"{k} {v.get('max_hold_ms')} / {v['max_lag_ms']} ms" for k, v in lag.items() if isinstance(v, dict)),
         "",
     ]
     return "\n".join(lines)
