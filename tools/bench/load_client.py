@@ -2,7 +2,9 @@
 
 Each connection runs a closed loop: send one request, wait for its answer, send the
 next (``--inflight`` > 1 keeps several outstanding). Latency is measured per
-request from send to answer. The client prints one JSON object with throughput,
+request from send to answer. With ``--rate`` it runs an open loop instead: requests
+fall due on a fixed schedule and latency runs from when each was due, so a server
+stall shows in every request it delayed, not in one. The client prints one JSON object with throughput,
 p50/p99 latency and its own CPU use, so a run can show the client was not the
 bottleneck (a client near 100 % of a core is; see ``--mode client-ceiling``).
 
@@ -31,7 +33,10 @@ class _Loop(WSListener):  # type: ignore[misc]
         #: an idle connection held open beside the load (it only answers the server's pings)
         self.held = held
         self.transport: WSTransport | None = None
+        #: send (or, open loop, scheduled) times of the requests awaiting their answer
         self.sent: list[float] = []
+        #: open loop: scheduled times of requests not sent yet (the previous one is still unanswered)
+        self.due: list[float] = []
         self.ready = asyncio.get_running_loop().create_future()
         self.prelude = list(run.prelude)
 
@@ -70,9 +75,24 @@ class _Loop(WSListener):  # type: ignore[misc]
                 run.count += 1
                 if run.check and b'"error"' in frame.get_payload_as_bytes():
                     run.errors += 1
-        if not run.stopping:
+        if run.stopping:
+            return
+        if run.rate:
+            if self.due:  # behind schedule: the next request goes now, timed from when it was due
+                self.sent.append(self.due.pop(0))
+                transport.send(WSMsgType.TEXT, run.request)
+        else:
             self.sent.append(now)
             transport.send(WSMsgType.TEXT, run.request)
+
+    def tick(self, scheduled: float) -> None:
+        """Open loop: one request is due now; it waits while the previous one is unanswered."""
+        if self.sent:
+            self.due.append(scheduled)
+        else:
+            assert self.transport is not None
+            self.sent.append(scheduled)
+            self.transport.send(WSMsgType.TEXT, self.run.request)
 
     def start(self, inflight: int) -> None:
         assert self.transport is not None
@@ -82,8 +102,10 @@ class _Loop(WSListener):  # type: ignore[misc]
 
 
 class _Run:
-    def __init__(self, request: bytes, prelude: list[bytes], check: bool) -> None:
+    def __init__(self, request: bytes, prelude: list[bytes], check: bool, rate: float = 0.0) -> None:
         self.request = request
+        #: requests per second per connection on a fixed schedule (0: closed loop)
+        self.rate = rate
         self.prelude = prelude
         self.check = check
         self.check_prelude = True
@@ -120,20 +142,28 @@ async def _connect(run: _Run, url: str, count: int, *, held: bool) -> list[_Loop
 
 async def _main(args: argparse.Namespace) -> dict[str, object]:
     prelude = [p.encode() for p in args.prelude]
-    run = _Run(args.request.encode(), prelude, check=not args.no_check)
+    run = _Run(args.request.encode(), prelude, check=not args.no_check, rate=args.rate)
     held = await _connect(run, args.url, args.hold, held=True)
     listeners = await _connect(run, args.url, args.connections, held=False)
-    for listener in listeners:
-        listener.start(args.inflight)
+    ticker = None
+    if args.rate:
+        ticker = asyncio.get_running_loop().create_task(_ticks(run, listeners))
+    else:
+        for listener in listeners:
+            listener.start(args.inflight)
     await asyncio.sleep(args.warmup)
     cpu0 = resource.getrusage(resource.RUSAGE_SELF)
-    t0 = time.perf_counter()
+    t0, wall0 = time.perf_counter(), time.time()
     run.measuring = True
     await asyncio.sleep(args.duration)
     run.measuring = False
     elapsed = time.perf_counter() - t0
+    wall1 = time.time()
     cpu1 = resource.getrusage(resource.RUSAGE_SELF)
     run.stopping = True
+    if ticker is not None:
+        ticker.cancel()
+    behind = sum(len(listener.due) for listener in listeners)
     for listener in [*listeners, *held]:
         if listener.transport is not None:
             listener.transport.send_close(WSCloseCode.OK)
@@ -145,6 +175,8 @@ async def _main(args: argparse.Namespace) -> dict[str, object]:
         "held": args.hold,
         "held_closed_by_server": run.held_closed,
         "inflight": args.inflight,
+        "rate_per_connection": args.rate,
+        "still_due_at_end": behind,
         "requests": run.count,
         "errors": run.errors,
         "closed_by_server": run.closed,
@@ -154,7 +186,24 @@ async def _main(args: argparse.Namespace) -> dict[str, object]:
         "p99_ms": round((_percentile(latencies, 0.99) or 0) * 1000, 3),
         "max_ms": round((latencies[-1] if latencies else 0) * 1000, 3),
         "client_cpu_percent": round(100 * cpu / elapsed, 1),
+        #: the measured window in wall-clock time (connecting and closing are outside it)
+        "window_unix": [round(wall0, 3), round(wall1, 3)],
     }
+
+
+async def _ticks(run: _Run, listeners: list[_Loop]) -> None:
+    """Open loop: every connection's next request falls due each 1/rate s, answered or not.
+
+    A closed loop sends nothing while the server stalls, so a stall costs it one slow sample
+    (coordinated omission); here every request that fell due during it is late by what it waited.
+    """
+    period = 1.0 / run.rate
+    due = time.perf_counter()
+    while not run.stopping:
+        due += period
+        await asyncio.sleep(max(0.0, due - time.perf_counter()))
+        for listener in listeners:
+            listener.tick(due)
 
 
 async def _echo_server(port: int) -> None:
@@ -178,6 +227,7 @@ def main() -> int:
     p.add_argument("--url", default="ws://127.0.0.1:8002/ws")
     p.add_argument("--connections", type=int, default=1)
     p.add_argument("--inflight", type=int, default=1)
+    p.add_argument("--rate", type=float, default=0.0, help="open loop: requests per second per connection (latency from when each was due)")
     p.add_argument("--hold", type=int, default=0, help="idle connections (with the prelude) held open beside the load")
     p.add_argument("--duration", type=float, default=5.0)
     p.add_argument("--warmup", type=float, default=1.0)
