@@ -59,8 +59,9 @@ class Subscriber(Protocol):
 
 class SubscriptionHub:
     def __init__(self, resolve_device: Callable[[str], str] = lambda d: d) -> None:
-        #: canonical topic → subscribers (insertion-ordered set)
-        self._index: dict[str, dict[Subscriber, None]] = {t: {} for t in TOPICS}
+        #: canonical topic → subscriber → the devices it wants that topic for (None: every device),
+        #: kept from its topics as given so that a fan-out reads one entry per subscriber
+        self._index: dict[str, dict[Subscriber, frozenset[str] | None]] = {t: {} for t in TOPICS}
         self._resolve = resolve_device
         self.delivered = 0
         #: subscriptions (topics as given) over all connections, and connections with any
@@ -83,9 +84,7 @@ class SubscriptionHub:
             if topic not in sub.topics:
                 self._total += 1
             sub.topics[topic] = device
-            self._index[canonical(topic) or topic][sub] = None
-        if sub.topics:
-            self._clients[sub] = None
+        self._reindex(sub)
         return topics
 
     def unsubscribe(self, sub: Subscriber, topics: Iterable[str] | None = None) -> list[str]:
@@ -110,11 +109,18 @@ class SubscriptionHub:
         self._reindex(sub)
 
     def _reindex(self, sub: Subscriber) -> None:
-        still = {canonical(t) for t in sub.topics}
+        wanted: dict[str, list[str | None]] = {}
+        for topic, device in sub.topics.items():
+            wanted.setdefault(canonical(topic) or topic, []).append(device)
         for topic, subs in self._index.items():
-            if topic not in still:
+            devices = wanted.get(topic)
+            if devices is None:
                 subs.pop(sub, None)
-        if not sub.topics:
+            else:
+                subs[sub] = None if None in devices else frozenset(d for d in devices if d is not None)
+        if sub.topics:
+            self._clients[sub] = None
+        else:
             self._clients.pop(sub, None)
 
     # ------------------------------------------------------------ reading
@@ -138,11 +144,9 @@ class SubscriptionHub:
         device = event.device
         pending = self._pending
         was_idle = not pending
-        for sub in list(subs):
-            if device is not None:
-                filters = [d for t, d in sub.topics.items() if canonical(t) == event.topic]
-                if None not in filters and device not in filters:
-                    continue
+        for sub, devices in list(subs.items()):
+            if devices is not None and device is not None and device not in devices:
+                continue  # filtered to other devices (an event about no device goes to all)
             host = sub.host if event.render is not None else None
             frame = frames.get(host)
             if frame is None:
