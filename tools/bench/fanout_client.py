@@ -131,6 +131,7 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
     await control.call("authenticate", json.loads(args.auth)["params"])
     missing = 0
     t0, wall0 = time.perf_counter(), time.time()
+    cpu0 = resource.getrusage(resource.RUSAGE_SELF)
     for k in range(args.events):
         name = f"fan{k % 1000}"
         bench.expect(name)
@@ -143,6 +144,8 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
         await control.call("remove_external_stream", {"stream_name": name})
     elapsed = time.perf_counter() - t0
     wall1 = time.time()
+    cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
     for s in [*subscribers, control]:
         if s.transport is not None:
             s.transport.send_close(WSCloseCode.OK)
@@ -153,6 +156,8 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
         "deliveries": len(bench.latencies),
         "missing": missing,
         "seconds": round(elapsed, 1),
+        #: near 100 the client, not the service, sets the pace
+        "client_cpu_percent": round(100 * cpu / elapsed, 1),
         #: the measured window in wall-clock time (connecting and closing are outside it)
         "window_unix": [round(wall0, 3), round(wall1, 3)],
         "delivery_p50_ms": _pct(bench.latencies, 0.50),

@@ -359,7 +359,8 @@ def render(results: dict[str, Any]) -> str:
         f"{f['delivery_p99_ms']} ms over {f['deliveries']:,}; each event's last delivery {f['event_label']} "
         f"{f['event_last_delivery_p99_ms']} ms; {f['missing']} missing. The fan-out alone (each delivery after "
         f"the event's first one, so without the call's handling): {f['delivery_label']} {f.get('fanout_p99_ms')} ms, "
-        f"each event's last delivery {f['event_label']} {f.get('event_fanout_max_ms')} ms.",
+        f"each event's last delivery {f['event_label']} {f.get('event_fanout_max_ms')} ms. The client (all "
+        f"subscribers in one process) used {f.get('client_cpu_percent')} % of a core.",
         "",
         "## In-process (seams not reachable from outside the process)",
         "",
