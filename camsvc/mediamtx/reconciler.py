@@ -20,8 +20,12 @@ vanished meanwhile. Persisted names are deleted only after a start-up grace of o
 reconcile interval, so cameras not yet rediscovered do not lose their paths.
 Catch-all and regexp entries and every other name are never touched.
 
-Between passes a *probe* (``GET /v3/info``) every ``mediamtx.probe_interval`` notices a
-restart (changed ``started``) or an outage without waiting for the next full pass.
+Between passes the reconciler notices an outage or a restart without waiting for the next
+full pass. With an ``http://`` API it holds one idle connection to the API port
+(:mod:`liveness`): a MediaMTX that exits closes it, and that close triggers a *probe*
+(``GET /v3/info``; a changed ``started`` means a restart) with no polling while MediaMTX is
+up. Otherwise (``https://``, or the connection cannot be opened) a probe runs every
+``mediamtx.probe_interval``.
 
 Unreachable MediaMTX is not an error of this actor: the pass fails, the circuit opens,
 health reports unhealthy and gateway calls fail fast with DependencyFailed. A server
@@ -63,6 +67,7 @@ from .client import (
     Unavailable,
     Unreachable,
 )
+from .liveness import ConnectionWatch, until_closed
 from .ownership import OwnedPaths
 from .paths import DesiredPaths, PathConf, PathSettings, Plan, incremental_plan, plan
 from .runtime import PathRuntime
@@ -123,9 +128,11 @@ class MediamtxReconciler:
         store: StateStore,
         health: Health | None = None,
         client_factory: Callable[[], MediamtxClient] | None = None,
+        watch_factory: Callable[[], ConnectionWatch | None] | None = None,
         incremental: bool = True,
     ) -> None:
-        """``incremental=False`` makes every pass a full one (for benchmarks comparing the two)."""
+        """``incremental=False`` makes every pass a full one (for benchmarks comparing the two).
+        ``watch_factory`` returning None means timed probes only."""
         self.config = config
         self._m = config.mediamtx
         self._registry = registry
@@ -133,6 +140,7 @@ class MediamtxReconciler:
         self._owned_store = OwnedPaths(store)
         self._desired = DesiredPaths(PathSettings.from_config(config))
         self._client_factory = client_factory or self._default_client
+        self._watch_factory = watch_factory or (lambda: ConnectionWatch.for_url(self._m.api_url))
         self._circuit = Circuit(Backoff(initial=min(0.5, self._m.reconcile_interval), factor=2.0, max=self._m.backoff_max, jitter=0.1))
         #: for a server that refuses connections: it costs nothing to ask again soon
         self._probe_backoff = Backoff(
@@ -152,6 +160,12 @@ class MediamtxReconciler:
         self._need_full = True
         self._next_full_at = 0.0
         self._next_probe_at = 0.0
+        #: the idle connection to the API is open: timed probes are off
+        self._watching = False
+        #: the watched connection ended: probe at once
+        self._probe_due = False
+        #: set whenever MediaMTX answers; the watch reconnects only after an answer
+        self._answered = trio.Event()
         self._grace_until = 0.0
         # what MediaMTX holds, as far as we know: confs it accepted from us, and names present there
         self._applied: dict[str, PathConf] = {}
@@ -184,6 +198,8 @@ class MediamtxReconciler:
         self._desired_here = set()
         # A (re)started actor trusts nothing it believed before: first pass is a full one.
         self._applied, self._present, self._need_full = {}, set(), True
+        self._watching, self._probe_due, self._answered = False, False, trio.Event()
+        watch = self._watch_factory()
         self._grace_until = trio.current_time() + self._m.reconcile_interval
         async with self._client_factory() as client:
             self._client = client
@@ -191,6 +207,8 @@ class MediamtxReconciler:
             try:
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(self._watch_registry)
+                    if watch is not None:
+                        nursery.start_soon(self._watch_server, watch)
                     task_status.started()
                     await self._loop()
             finally:
@@ -205,12 +223,38 @@ class MediamtxReconciler:
             seen = await self._registry.wait_changed(seen)
             self._kick.set()
 
+    async def _watch_server(self, watch: ConnectionWatch) -> None:
+        """Hold the idle connection while MediaMTX answers; its end makes the loop probe."""
+        connected_last_time = True
+        while True:
+            await self._answered.wait()
+            self._answered = trio.Event()
+            try:
+                stream = await watch.connect()
+            except OSError as exc:
+                # Refused right after an answer: most likely it died meanwhile, so probe now.
+                # Refused again (the API is reached some other way, e.g. a proxy): timed probes
+                # carry on, and each answer tries the connection again.
+                log.debug("cannot open the MediaMTX API connection to watch: %s", exc)
+                self._probe_due, connected_last_time = connected_last_time, False
+                self._kick.set()
+                continue
+            connected_last_time = True
+            async with stream:
+                self._watching = True
+                try:
+                    await until_closed(stream)
+                finally:
+                    self._watching = False
+            self._probe_due = True
+            self._kick.set()
+
     def _wake_at(self) -> float:
         if self._circuit.state == OPEN and self._circuit.retry_at is not None:
             return self._circuit.retry_at
         if self._need_full or self._circuit.state != CLOSED:
             return trio.current_time()
-        return min(self._next_full_at, self._next_probe_at)
+        return self._next_full_at if self._watching else min(self._next_full_at, self._next_probe_at)
 
     async def _loop(self) -> None:
         while True:
@@ -219,10 +263,14 @@ class MediamtxReconciler:
             kicked = self._kick.is_set()
             # A new event before reading the registry: changes from here on wake the next pass.
             self._kick = trio.Event()
-            if kicked or self._circuit.state != CLOSED or self._need_full or trio.current_time() >= self._next_full_at:
-                await self._pass()
-            else:
+            probe_due, self._probe_due = self._probe_due, False
+            if self._circuit.state != CLOSED or self._need_full or trio.current_time() >= self._next_full_at:
+                await self._pass()  # a full pass starts with /v3/info: it is the probe too
+                continue
+            if probe_due or not kicked:
                 await self._probe()
+            if kicked:
+                await self._pass()
 
     async def _probe(self) -> None:
         """Between full passes: is MediaMTX still there, and still the same process?"""
@@ -234,6 +282,7 @@ class MediamtxReconciler:
         except MediamtxError as exc:
             self._on_failure(exc)
             return
+        self._answered.set()
         if info.started != self._server_started:
             # Restarted between two probes: it forgot every path; this answer starts the full pass.
             await self._pass(info)
@@ -411,6 +460,7 @@ class MediamtxReconciler:
         if self._circuit.success() or not self._reachable:
             log.info("MediaMTX reachable", extra={"api_url": self._m.api_url})
         self._reachable = True
+        self._answered.set()
 
     def _on_failure(self, exc: MediamtxError) -> None:
         was_reachable = self._reachable or self._circuit.failures == 0

@@ -4,7 +4,8 @@ Most tests drive the reconciler against an in-memory MediaMTX (an httpx transpor
 under trio's MockClock, so the probe schedule is exact and virtual time costs nothing. "Restored on
 the first answer" is asserted from the order of requests: the first probe MediaMTX answers is
 followed by the list and the path writes, with no further probe (and no periodic pass, which is
-60 virtual seconds away) in between. The last test does the same against the emulator over HTTP.
+60 virtual seconds away) in between. The idle connection that tells of MediaMTX's death is an
+in-memory stream pair there; the emulator and real-binary tests watch a real socket.
 """
 
 from __future__ import annotations
@@ -24,8 +25,10 @@ import trio
 from camsvc.cameras.registry import CameraRegistry
 from camsvc.errors import DependencyFailed
 from camsvc.mediamtx.client import MediamtxClient
+from camsvc.mediamtx.liveness import ConnectionWatch
 from camsvc.mediamtx.reconciler import MediamtxReconciler
 from camsvc.storage.state import StateStore
+from tests.mediamtx_targets import MediamtxTarget
 from tools.mediamtx_emulator import Emulator
 
 from .conftest import make_config, network, synthetic
@@ -93,7 +96,10 @@ class FakeMediamtx:
 
 
 @asynccontextmanager
-async def reconciling(tmp_path: Path, server: FakeMediamtx, **mediamtx: Any) -> AsyncIterator[MediamtxReconciler]:
+async def reconciling(
+    tmp_path: Path, server: FakeMediamtx, watch: ConnectionWatch | None = None, **mediamtx: Any
+) -> AsyncIterator[MediamtxReconciler]:
+    """``watch``: None for timed probes only (there is no socket to watch in front of the fake)."""
     settings: dict[str, Any] = {"reconcile_interval": 60.0, "probe_interval": 0.5, "backoff_max": 8.0}
     config = make_config(tmp_path, "http://mediamtx.test", **{**settings, **mediamtx})
     registry = CameraRegistry()
@@ -106,7 +112,7 @@ async def reconciling(tmp_path: Path, server: FakeMediamtx, **mediamtx: Any) -> 
     def client() -> MediamtxClient:
         return MediamtxClient("http://mediamtx.test", timeout=2, transport=httpx.MockTransport(server.handle))
 
-    rec = MediamtxReconciler(config=config, registry=registry, store=store, client_factory=client)
+    rec = MediamtxReconciler(config=config, registry=registry, store=store, client_factory=client, watch_factory=lambda: watch)
     try:
         async with trio.open_nursery() as nursery:
             await nursery.start(rec.run)
@@ -219,3 +225,87 @@ async def test_emulator_restart_paths_follow_its_first_answer(tmp_path: Path, em
         assert writes and targets[first + 1] == "/v3/config/paths/list"
         assert "/v3/info" not in targets[first + 1 : writes[-1]]
         assert rig.reconciler.gateway.status().server_restarts == 1
+
+
+class FakeWatch(ConnectionWatch):
+    """Idle "connections" in memory: the test closes ``peers[-1]`` where MediaMTX would."""
+
+    def __init__(self) -> None:
+        super().__init__("mediamtx.test", 80)
+        self.peers: list[trio.abc.Stream] = []
+
+    async def connect(self) -> trio.abc.Stream:
+        ours, theirs = trio.testing.memory_stream_pair()
+        self.peers.append(theirs)
+        return ours
+
+
+async def test_a_watched_server_is_not_polled_and_its_death_is_seen_at_once(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    server, watch = FakeMediamtx(), FakeWatch()
+    async with reconciling(tmp_path, server, watch) as rec:
+        await until(lambda: watch.peers, what="the idle connection")
+        await trio.sleep(1)  # virtual: a timed probe may have been due before the connection opened
+        quiet_from = len(server.log)
+        await trio.sleep(30)  # virtual: 60 probe intervals, well before the periodic pass
+        assert server.log[quiet_from:] == []
+
+        server.down = True
+        died_at = trio.current_time()
+        await watch.peers[-1].aclose()  # what its exit does to our connection
+        await trio.sleep(5)
+        while_down = server.log[quiet_from:]
+        assert while_down[0].at == died_at and while_down[0].path == "/v3/info"
+        assert {s.path for s in while_down} == {"/v3/info"}
+        assert not rec.gateway.status().reachable
+
+        server.restart()
+        server.down = False
+        back_at = len(server.log)
+        await until(lambda: set(server.paths) == set(CAMERAS), what="paths restored")
+        restored_on_first_answer(server, back_at)
+        await until(lambda: len(watch.peers) == 2, what="watching again")
+
+
+async def test_a_connection_closed_while_idle_costs_one_probe_and_catches_a_quick_restart(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    server, watch = FakeMediamtx(), FakeWatch()
+    async with reconciling(tmp_path, server, watch) as rec:
+        await until(lambda: watch.peers, what="the idle connection")
+        # MediaMTX closes idle API connections itself (its readTimeout): one probe, no pass
+        mark = len(server.log)
+        await watch.peers[-1].aclose()
+        await until(lambda: len(watch.peers) == 2, what="watching again")
+        assert [s.path for s in server.log[mark:]] == ["/v3/info"]
+
+        # restarted faster than anything noticed: only the new `started` tells
+        mark = len(server.log)
+        server.restart()
+        await watch.peers[-1].aclose()
+        await until(lambda: set(server.paths) == set(CAMERAS), what="paths restored")
+        restored_on_first_answer(server, mark)
+        assert rec.gateway.status().server_restarts == 1
+
+
+async def test_a_killed_mediamtx_is_noticed_through_the_idle_connection(
+    tmp_path: Path, mediamtx_target: MediamtxTarget
+) -> None:
+    registry = CameraRegistry()
+    registry.put(synthetic("camera0"))
+    registry.put(network("stream0"))
+    # probes 30 s and full passes 60 s apart: only the watched connection can notice within this test
+    async with running(tmp_path, mediamtx_target, registry, reconcile_interval=60, probe_interval=30) as rig:
+        await rig.reconciler.gateway.sync(5)
+        await mediamtx_target.restart(downtime=0.3)
+        await until(
+            lambda: rig.reconciler.gateway.status().server_restarts == 1, timeout=8, what="restart noticed"
+        )
+        await until(
+            lambda: all_present(mediamtx_target, ("camera0", "stream0")), timeout=8, what="paths re-applied"
+        )
+
+
+async def all_present(target: MediamtxTarget, names: tuple[str, ...]) -> bool:
+    return all([not await target.path_gone(name) for name in names])
