@@ -141,8 +141,9 @@ class MediamtxConfig:
     )
     probe_interval: Positive = doc(
         0.5,
-        "Seconds between GET /v3/info liveness probes while MediaMTX is up, and the longest wait between probes"
-        " while it refuses connections (from 0.1 s, doubling); its first answer re-applies every path.",
+        "Longest wait between GET /v3/info probes while MediaMTX refuses connections (from 0.1 s, doubling);"
+        " its first answer re-applies every path. While it is up, probes every this many seconds only when its"
+        " death cannot be watched through an idle API connection (https api_url).",
     )
     on_demand_start_timeout: Positive = doc(10.0, "runOnDemandStartTimeout / sourceOnDemandStartTimeout in seconds.")
     on_demand_close_after: Positive = doc(10.0, "runOnDemandCloseAfter / sourceOnDemandCloseAfter in seconds.")
