@@ -235,7 +235,7 @@ class MediamtxReconciler:
                 # Refused right after an answer: most likely it died meanwhile, so probe now.
                 # Refused again (the API is reached some other way, e.g. a proxy): timed probes
                 # carry on, and each answer tries the connection again.
-                log.debug("cannot open the MediaMTX API connection to watch: %s", exc)
+                log.debug("cannot open the MediaMTX API connection to watch", extra={"error": str(exc)})
                 self._probe_due, connected_last_time = connected_last_time, False
                 self._kick.set()
                 continue
