@@ -5,7 +5,10 @@
 persisted, reconciled, announced), and every subscriber's receive time of that camera's first update,
 minus the time the call was sent, is one delivery latency. The next event starts when every subscriber
 has its delivery (or after ``--timeout``, counting the missing ones), then the stream is removed again
-(not measured), so each measured event is about a camera no other event names.
+(not measured), so each measured event is about a camera no other event names. The removal's own
+notification is awaited at every subscriber too before the next event: otherwise the next event's
+fan-out would be measured behind the tail of the previous one (and behind this process reading it),
+which is a burst of two notifications, not one.
 
 Prints one JSON object: p50/p99 over all deliveries and over each event's slowest delivery, both
 from the call (its handling included: persisting and starting the camera) and from the event's first
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import resource
 import time
@@ -92,10 +96,13 @@ class _Bench:
         self.event_max: list[float] = []
         self.event_spread: list[float] = []
         self.all_in = asyncio.Event()
+        #: False while awaiting an unmeasured event (the removal's notification)
+        self.measuring = True
 
-    def expect(self, device: str) -> None:
+    def expect(self, device: str, *, measure: bool = True) -> None:
         # camera_status_update params are the camera object; its "device" names the camera
         self.marker, self.sent_at = f'"device":"{device}"'.encode(), time.perf_counter()
+        self.measuring = measure
         self.got = set()
         self.all_in.clear()
 
@@ -105,6 +112,10 @@ class _Bench:
         if not self.got:
             self.first_at = now
         self.got.add(id(subscriber))
+        if not self.measuring:
+            if len(self.got) == self.subscribers:
+                self.all_in.set()
+            return
         self.latencies.append(now - self.sent_at)
         self.spread.append(now - self.first_at)
         if len(self.got) == self.subscribers:
@@ -140,8 +151,11 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
             await asyncio.wait_for(bench.all_in.wait(), args.timeout)
         except TimeoutError:
             missing += args.subscribers - len(bench.got)
-        bench.marker = b""
+        bench.expect(name, measure=False)
         await control.call("remove_external_stream", {"stream_name": name})
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(bench.all_in.wait(), args.timeout)
+        bench.marker = b""
     elapsed = time.perf_counter() - t0
     wall1 = time.time()
     cpu1 = resource.getrusage(resource.RUSAGE_SELF)
