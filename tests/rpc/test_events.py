@@ -12,6 +12,7 @@ from trio_websocket import open_websocket_url
 
 from camsvc.app import Service
 from camsvc.health import UNHEALTHY, ComponentHealth
+from camsvc.rpc import subscriptions
 from tests.rpc_client import RpcError, apoll, rpc_client, running_service, token_for, ws_url
 
 
@@ -132,3 +133,17 @@ async def test_subscription_counts_follow_connections(service: Service) -> None:
         assert stats["total_subscriptions"] == 2 and stats["topic_counts"]["snapshot_taken"] == 0
         await a.call("unsubscribe_events")
         assert (await a.call("get_subscription_stats"))["global_stats"]["active_clients"] == 0
+
+
+async def test_a_fan_out_over_many_turns_keeps_every_notification_in_order(service: Service, monkeypatch: pytest.MonkeyPatch) -> None:
+    # No time budget and one delivery per chunk: every notification after the first of each
+    # fan-out goes through the flusher, one scheduler turn each, while more are published.
+    monkeypatch.setattr(subscriptions, "FANOUT_TURN", 0.0)
+    monkeypatch.setattr(subscriptions, "FANOUT_CHUNK", 1)
+    token = token_for(service, "viewer")
+    async with rpc_client(ws_url(service), token=token) as a, rpc_client(ws_url(service), token=token) as b:
+        for k in range(5):
+            publish_camera(service, status=f"S{k}")
+        for client in (a, b):
+            got = [(await client.notification("camera_status_update"))["params"]["status"] for _ in range(5)]
+            assert got == ["S0", "S1", "S2", "S3", "S4"]

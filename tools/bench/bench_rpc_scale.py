@@ -66,7 +66,7 @@ def serve(state: str, connections: int, baseline: bool) -> None:
 
     if baseline:  # the fan-out as it was before its optimisation, for before/after figures
         subscriptions.FANOUT_DIRECT = False
-        subscriptions.FANOUT_CHUNK = 10**9
+        subscriptions.FANOUT_TURN = float("inf")
 
     from camsvc.rpc.params import ParamChecker
     from camsvc.rpc.table import Method, Param
