@@ -25,6 +25,8 @@ class CameraDirectoryLike(Protocol):
 
     def on_removed(self, callback: Callable[[Camera], Awaitable[None]]) -> None: ...
 
+    def on_id_released(self, callback: Callable[[str], None]) -> None: ...
+
 
 class PathRuntimeLike(Protocol):
     ready: bool

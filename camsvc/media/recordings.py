@@ -62,6 +62,11 @@ OUTAGE_POLL = 0.5
 #: while MediaMTX is unreachable, a newest segment unwritten this long means its recording stopped
 #: (MediaMTX writes an fMP4 part every recordPartDuration, 1 s by default)
 STALL = 3.0
+#: how long past its nominal end a timed session without media yet waits for its first segment
+#: (starting a recording recreates the MediaMTX path, so the stream must come up again first)
+MEDIA_WAIT = 15.0
+#: the reason of a session that ended without a single segment (it is FAILED, never STOPPED)
+NO_MEDIA = "no_media"
 #: API format → MediaMTX recordFormat (``mp4`` is accepted and reported as given)
 FORMATS = {"fmp4": "fmp4", "mp4": "fmp4", "mpegts": "mpegts"}
 
@@ -216,6 +221,7 @@ class Recordings:
         settle_interval: float = 0.3,
         outage_poll: float = OUTAGE_POLL,
         stall: float = STALL,
+        media_wait: float = MEDIA_WAIT,
         probe: Callable[[str], Awaitable[float | None]] | None = None,
     ) -> None:
         self.directory = directory
@@ -234,6 +240,7 @@ class Recordings:
         self.settle_interval = settle_interval
         self.outage_poll = outage_poll
         self.stall = stall
+        self.media_wait = media_wait
         #: looks taken at MediaMTX's state while sessions were active (tests wait on it)
         self.outage_checks = 0
         #: media duration of a file (ffprobe), for timed sessions' final check
@@ -243,6 +250,14 @@ class Recordings:
         #: sessions found RECORDING at start, not yet resumed or closed
         self._recovering: dict[str, Session] = {}
         self._locks: dict[str, trio.Lock] = {}
+        #: camera id → session being started / cameras whose stop is under way: state errors are
+        #: answered from these at once instead of queueing behind the camera's lock
+        self._starting: dict[str, str] = {}
+        self._stopping: set[str] = set()
+        #: cameras whose removal has begun (until their id is released): no session may start on them
+        self._removing: set[str] = set()
+        #: session id → its tail claim (a stop MediaMTX has not confirmed yet; see _claim_tail)
+        self._tails: dict[str, trio.CancelScope] = {}
         self._timers: dict[str, trio.CancelScope] = {}
         self._nursery: trio.Nursery | None = None
         self._removal_hooked = False
@@ -279,11 +294,13 @@ class Recordings:
         finally:
             self._nursery = None
             self._timers.clear()
+            self._tails.clear()
 
     def _hook_removal(self) -> None:
         directory = self._cameras
         if directory is not None and not self._removal_hooked:
             directory.on_removed(self._on_camera_removed)
+            directory.on_id_released(self._removing.discard)
             self._removal_hooked = True
 
     # ------------------------------------------------------------------ queries
@@ -363,12 +380,10 @@ class Recordings:
             not isinstance(duration, int) or isinstance(duration, bool) or duration <= 0
         ):
             raise InvalidParams("duration", "out_of_range", "duration must be a whole number of seconds > 0")
+        self._refuse_start(camera)  # at once: an already_recording answer must not queue behind a start
         async with self._lock(camera.id):
             camera = self._camera(camera.id)
-            if camera.id in self._active or camera.recording is not None or self._recovering_for(camera.id):
-                raise InvalidState("already_recording", f"camera {camera.id} is already recording")
-            if camera.status is not CameraStatus.CONNECTED:
-                raise InvalidState("camera_disconnected", f"camera {camera.id} is {camera.status.value}")
+            self._refuse_start(camera)
             gate = await self._gate.check(self.directory)
             gateway = self._require_mediamtx()
             gateway.ensure_available()
@@ -388,9 +403,26 @@ class Recordings:
             )
             # From the first write on, a caller that goes away (client disconnected) must not leave a
             # half-started session: the rest is shielded, and bounded by the sync and first-segment waits.
-            with trio.CancelScope(shield=True):
-                session = await self._begin(session, actor, gateway)
+            self._starting[camera.id] = session.session_id
+            try:
+                with trio.CancelScope(shield=True):
+                    session = await self._begin(session, actor, gateway)
+            finally:
+                self._starting.pop(camera.id, None)
         return StartResult(session, gate.warning)
+
+    def _refuse_start(self, camera: Camera) -> None:
+        if (
+            camera.id in self._active
+            or camera.id in self._starting
+            or camera.recording is not None
+            or self._recovering_for(camera.id)
+        ):
+            raise InvalidState("already_recording", f"camera {camera.id} is already recording")
+        if camera.id in self._removing:
+            raise InvalidState("camera_disconnected", f"camera {camera.id} is being removed")
+        if camera.status is not CameraStatus.CONNECTED:
+            raise InvalidState("camera_disconnected", f"camera {camera.id} is {camera.status.value}")
 
     async def _begin(self, session: Session, actor: Any, gateway: MediamtxLike) -> Session:
         """Persist, set the desired state, have MediaMTX apply it (or roll back), adopt the first segment."""
@@ -407,6 +439,15 @@ class Recordings:
             raise DependencyFailed("mediamtx", f"MediaMTX did not accept the recording: {detail}") from None
         applied_at = time.time()
         self._active[session.device] = session
+        if session.device in self._removing or self._registry.get(session.device) is None:
+            # The camera's removal began while MediaMTX applied the start (its callback found no session
+            # yet): end it here, owning whatever MediaMTX wrote meanwhile, rather than leave a zombie.
+            ended = await self._end(session, FAILED, "camera_disconnected", clear=True, sync=True)
+            if not ended.files:  # nothing was recorded: undone, as a refused start is
+                await self._store.execute(
+                    "DELETE FROM recording_sessions WHERE session_id = ?", (session.session_id,)
+                )
+            raise InvalidState("camera_disconnected", f"camera {session.device} was removed")
         self._schedule_timer(session)
         log.info(
             "recording started",
@@ -522,10 +563,14 @@ class Recordings:
 
     async def stop(self, device: str) -> Session:
         camera_id = self._registry.resolve(device)
+        if camera_id in self._stopping or (camera_id not in self._active and camera_id not in self._starting):
+            # at once: a not_recording answer must not queue behind a stop (or anything else) under way
+            self._camera(device)  # unknown camera → -32010 rather than not_recording
+            raise InvalidState("not_recording", f"camera {camera_id} is not recording")
         async with self._lock(camera_id):
             session = self._active.get(camera_id)
             if session is None:
-                self._camera(device)  # unknown camera → -32010 rather than not_recording
+                self._camera(device)
                 raise InvalidState("not_recording", f"camera {camera_id} is not recording")
             return await self._finish(session, STOPPED, None)
 
@@ -537,8 +582,12 @@ class Recordings:
         Shielded: once begun, a stop is finished (desired state cleared, row closed, event sent) even if
         the caller goes away; it is bounded by the sync timeout and the settle wait.
         """
-        with trio.CancelScope(shield=True):
-            ended = await self._end(session, status, reason, clear=clear, sync=sync)
+        self._stopping.add(session.device)
+        try:
+            with trio.CancelScope(shield=True):
+                ended = await self._end(session, status, reason, clear=clear, sync=sync)
+        finally:
+            self._stopping.discard(session.device)
         return ended
 
     async def _end(
@@ -556,20 +605,27 @@ class Recordings:
                     directory.actor(session.device).set_recording(None)
             except CamsvcError:
                 pass  # camera gone: its path goes with it
-        if sync:
-            gateway = self._mediamtx
-            if gateway is not None:
-                try:
-                    await gateway.sync(self.sync_timeout, name=session.device)
-                except DependencyFailed as exc:
-                    # The desired state says "not recording"; the reconciler converges when MediaMTX is back.
-                    log.warning(
-                        "MediaMTX not synced after stop",
-                        extra={"session": session.session_id, "detail": exc.data.get("detail")},
-                    )
-                else:
-                    await self._settle(session, end)
-        return await self._close(session, status, reason, end)
+        confirmed = not sync
+        gateway = self._mediamtx
+        if sync and gateway is not None:
+            try:
+                await gateway.sync(self.sync_timeout, name=session.device)
+            except DependencyFailed as exc:
+                # The desired state says "not recording"; the reconciler converges when MediaMTX is back.
+                log.warning(
+                    "MediaMTX not synced after stop",
+                    extra={"session": session.session_id, "detail": exc.data.get("detail")},
+                )
+            else:
+                # MediaMTX recorded until it applied record: false, so the session owns every segment
+                # begun until now (one that rotated in while the stop was applied included).
+                confirmed = True
+                end = time.time()
+                await self._settle(session, end)
+        closed = await self._close(session, status, reason, end)
+        if not confirmed or not clear:
+            self._claim_tail(closed, gone=not clear)
+        return closed
 
     async def _settle(self, session: Session, end: float, limit: float = 3.0) -> None:
         """Give MediaMTX a moment to finish the last segment, so the reported sizes are final."""
@@ -586,6 +642,10 @@ class Recordings:
     async def _close(self, session: Session, status: str, reason: str | None, end: float) -> Session:
         segments = session_segments(await self._scan(), session.device, session.start_time, end)
         filename = segments[0].name if segments else session.filename
+        if not segments and status == STOPPED:
+            # Asked to stop (or timed out) before the stream produced a frame: nothing was recorded,
+            # and the session must not claim success with no files.
+            status, reason = FAILED, NO_MEDIA
         sizes = await trio.to_thread.run_sync(_sizes_now, self.directory, [e.name for e in segments])
         gaps = session.gaps
         if session.interrupted:  # ended while MediaMTX was away: the media is missing up to the end
@@ -628,6 +688,56 @@ class Recordings:
         self._publish(closed)
         return closed
 
+    # ------------------------------------------------------------------ tails
+
+    def _claim_tail(self, session: Session, *, gone: bool) -> None:
+        if self._nursery is not None and session.session_id not in self._tails:
+            scope = trio.CancelScope()
+            self._tails[session.session_id] = scope
+            self._nursery.start_soon(self._own_tail, session, gone, scope)
+
+    async def _own_tail(
+        self, session: Session, gone: bool, scope: trio.CancelScope, patience: float = 300.0
+    ) -> None:
+        """A closed session keeps the segments its camera's path writes until MediaMTX confirms it stopped.
+
+        A stop MediaMTX did not confirm (slow, restarting, unreachable) may leave it recording for a
+        while, and a removed camera's path records until the reconciler deletes it; without this, those
+        segments would belong to no session. Confirmation is a successful sync once the desired state no
+        longer records the path (``gone``: once the camera left the registry, so its path is deleted);
+        a later session on the same camera takes over from its own start.
+        """
+        gateway = self._mediamtx
+        with scope, trio.move_on_after(patience):
+            while gateway is not None:
+                if not gone or self._registry.get(session.device) is None:
+                    try:
+                        await gateway.sync(self.sync_timeout, name=session.device)
+                    except DependencyFailed:
+                        pass
+                    else:
+                        break
+                await trio.sleep(max(self.poll_interval, 1.0))
+            await self._settle(session, time.time())
+        self._tails.pop(session.session_id, None)
+        confirmed = time.time()
+        later = [s.start_time for s in self._active.values() if s.device == session.device]
+        end = min([confirmed, *later])
+        segments = session_segments(await self._scan(), session.device, session.start_time, end)
+        names_ = tuple(e.name for e in segments)
+        if names_ == session.files or not set(session.files) <= set(names_):
+            return
+        sizes = await trio.to_thread.run_sync(_sizes_now, self.directory, list(names_))
+        with trio.CancelScope(shield=True):
+            await self._store.execute(
+                "UPDATE recording_sessions SET files = ?, file_size = ?, filename = ? WHERE session_id = ?",
+                (json.dumps(names_), sum(sizes), names_[0], session.session_id),
+            )
+        log.info(
+            "recording's tail claimed: MediaMTX recorded on after the stop",
+            extra={"session": session.session_id, "files": len(names_) - len(session.files)},
+        )
+
     # ------------------------------------------------------------------ timers
 
     def _schedule_timer(self, session: Session) -> None:
@@ -648,6 +758,10 @@ class Recordings:
                 assert deadline is not None
                 left = deadline - time.time()
                 if left <= 0:
+                    if current.media_start is None and -left < self.media_wait:
+                        # No media yet: the duration counts from the first frame, which is still to come.
+                        await trio.sleep(self.poll_interval)
+                        continue
                     break
                 await trio.sleep(left)
             await self._top_up(session)
@@ -816,7 +930,12 @@ class Recordings:
     # ------------------------------------------------------------------ camera removal
 
     async def _on_camera_removed(self, camera: Camera) -> None:
-        """Called by cameras before a camera disappears: the session ends FAILED, its files kept."""
+        """Called by cameras before a camera disappears: the session ends FAILED, its files kept.
+
+        From here until the id is released no session starts on it; a start already past its checks
+        sees the mark once MediaMTX applied it and ends its session itself.
+        """
+        self._removing.add(camera.id)
         async with self._lock(camera.id):
             session = self._active.get(camera.id)
             if session is None:

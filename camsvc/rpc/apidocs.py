@@ -100,8 +100,9 @@ Server → client notifications are JSON-RPC notifications (`{"jsonrpc":"2.0","m
   (`{device, status: RECORDING|STOPPED|FAILED, session_id, filename, duration, reason?, interrupted, gaps}`) by
   default. `filename` is null until MediaMTX created the first segment (a later RECORDING event names it);
   `reason` of an ended session: `duration_reached`, `storage_full` (the disk reached `storage.block_percent`),
-  `camera_disconnected`; of a RECORDING event: `mediamtx_unavailable` (media stopped: `interrupted: true`, the
-  open gap last in `gaps`) and `recording_resumed` (the gap closed). `gaps`: `[{start, end, duration}]`, the
+  `camera_disconnected`, `no_media` (status FAILED: it ended before MediaMTX wrote any segment); of a RECORDING
+  event: `mediamtx_unavailable` (media stopped: `interrupted: true`, the open gap last in `gaps`) and
+  `recording_resumed` (the gap closed). `gaps`: `[{start, end, duration}]`, the
   holes MediaMTX outages left in the session (ISO 8601; `end`/`duration` null while one lasts).
 - `snapshot_taken` and `system_health_update` (`{status, components: {name: status}, timestamp}`, sent when the
   overall health status changes) are delivered after `subscribe_events`.

@@ -119,6 +119,7 @@ class FakeDirectory:
     registry: CameraRegistry
     actors: dict[str, FakeActor] = attrs.Factory(dict)
     callbacks: list[Callable[[Camera], Awaitable[None]]] = attrs.Factory(list)
+    released: list[Callable[[str], None]] = attrs.Factory(list)
 
     def add(self, camera: Camera) -> FakeActor:
         self.registry.put(camera)
@@ -134,6 +135,9 @@ class FakeDirectory:
     def on_removed(self, callback: Callable[[Camera], Awaitable[None]]) -> None:
         self.callbacks.append(callback)
 
+    def on_id_released(self, callback: Callable[[str], None]) -> None:
+        self.released.append(callback)
+
     async def remove(self, camera_id: str) -> None:
         camera = self.registry.get(camera_id)
         if camera is not None:
@@ -141,6 +145,8 @@ class FakeDirectory:
                 await cb(camera)
         self.actors.pop(camera_id, None)
         self.registry.remove(camera_id)
+        for released in list(self.released):
+            released(camera_id)
 
 
 @attrs.frozen

@@ -202,6 +202,8 @@ async def test_a_session_that_never_wrote_a_segment_ends_without_a_name(tmp_path
         await media.recordings.start("camera0")
         stopped = await media.recordings.stop("camera0")
         assert stopped.filename is None and stopped.files == ()
+        # nothing recorded is no success: FAILED, and why
+        assert (stopped.status, stopped.reason) == (FAILED, "no_media")
         assert rig.topics("recording_status_update")[-1]["filename"] is None
 
 
