@@ -250,14 +250,16 @@ class Recordings:
         #: sessions found RECORDING at start, not yet resumed or closed
         self._recovering: dict[str, Session] = {}
         self._locks: dict[str, trio.Lock] = {}
-        #: camera id → session being started / cameras whose stop is under way: state errors are
-        #: answered from these at once instead of queueing behind the camera's lock
-        self._starting: dict[str, str] = {}
+        #: cameras whose start / stop is under way: state errors are answered from these at once
+        #: instead of queueing behind the camera's lock, and a removal leaves the session's end to them
+        self._starting: set[str] = set()
         self._stopping: set[str] = set()
         #: cameras whose removal has begun (until their id is released): no session may start on them
         self._removing: set[str] = set()
         #: session id → its tail claim (a stop MediaMTX has not confirmed yet; see _claim_tail)
         self._tails: dict[str, trio.CancelScope] = {}
+        #: sessions started whose RECORDING event is not out yet (the start still looks for the first segment)
+        self._unannounced: set[str] = set()
         self._timers: dict[str, trio.CancelScope] = {}
         self._nursery: trio.Nursery | None = None
         self._removal_hooked = False
@@ -384,31 +386,24 @@ class Recordings:
         async with self._lock(camera.id):
             camera = self._camera(camera.id)
             self._refuse_start(camera)
-            gate = await self._gate.check(self.directory)
-            gateway = self._require_mediamtx()
-            gateway.ensure_available()
-            directory = self._require_cameras()
-            actor = directory.actor(camera.id)
-
-            start = time.time()
-            record_format = FORMATS[fmt]
-            session = Session(
-                str(uuid.uuid4()),
-                camera.id,
-                None,
-                fmt,
-                record_format,
-                start,
-                duration,
-            )
-            # From the first write on, a caller that goes away (client disconnected) must not leave a
-            # half-started session: the rest is shielded, and bounded by the sync and first-segment waits.
-            self._starting[camera.id] = session.session_id
+            self._starting.add(camera.id)
             try:
+                gate = await self._gate.check(self.directory)
+                gateway = self._require_mediamtx()
+                gateway.ensure_available()
+                directory = self._require_cameras()
+                actor = directory.actor(camera.id)
+                session = Session(
+                    str(uuid.uuid4()), camera.id, None, fmt, FORMATS[fmt], time.time(), duration
+                )
+                # From the first write on, a caller that goes away (client disconnected) must not leave a
+                # half-started session: the rest is shielded, bounded by the sync and first-segment waits.
                 with trio.CancelScope(shield=True):
-                    session = await self._begin(session, actor, gateway)
+                    session, applied_at = await self._begin(session, actor, gateway)
             finally:
-                self._starting.pop(camera.id, None)
+                self._starting.discard(camera.id)
+        with trio.CancelScope(shield=True):
+            session = await self._announce(session, applied_at)
         return StartResult(session, gate.warning)
 
     def _refuse_start(self, camera: Camera) -> None:
@@ -424,8 +419,9 @@ class Recordings:
         if camera.status is not CameraStatus.CONNECTED:
             raise InvalidState("camera_disconnected", f"camera {camera.id} is {camera.status.value}")
 
-    async def _begin(self, session: Session, actor: Any, gateway: MediamtxLike) -> Session:
-        """Persist, set the desired state, have MediaMTX apply it (or roll back), adopt the first segment."""
+    async def _begin(self, session: Session, actor: Any, gateway: MediamtxLike) -> tuple[Session, float]:
+        """Persist, set the desired state, have MediaMTX apply it (or roll back); the session and when
+        MediaMTX applied it. The caller holds the camera's lock."""
         # Persist first: a crash from here on leaves a row the next start reconciles.
         await self._insert(session)
         actor.set_recording(session.state())
@@ -449,19 +445,31 @@ class Recordings:
                 )
             raise InvalidState("camera_disconnected", f"camera {session.device} was removed")
         self._schedule_timer(session)
+        self._unannounced.add(session.session_id)
         log.info(
             "recording started",
             extra={"camera": session.device, "session": session.session_id, "format": session.format},
         )
+        return session, applied_at
+
+    async def _announce(self, session: Session, applied_at: float) -> Session:
+        """Adopt the first segment and say RECORDING; the wait for the segment is outside the camera's
+        lock, so a stop (or a state error) need not wait for it. A session that ended meanwhile was
+        announced by its end (see _close), which keeps the events in order."""
         first = await self._wait_first_segment(session, self.first_segment_wait)
-        if first is not None:
-            session = await self._rename(session, first, applied_at)
-        else:
-            # The stream is slow to start: the result and this event say filename null, and a further
-            # RECORDING event names the segment once MediaMTX created it. A guessed name would never exist.
-            self._watch_first_segment(session)
-        self._publish(session)
-        return session
+        async with self._lock(session.device):
+            if session.session_id not in self._unannounced:
+                return session
+            self._unannounced.discard(session.session_id)
+            current = self._active.get(session.device, session)  # unannounced: still active
+            if first is not None:
+                current = await self._rename(current, first, applied_at)
+            else:
+                # The stream is slow to start: the result and this event say filename null, and a further
+                # RECORDING event names the segment once MediaMTX created it. A guessed name would never exist.
+                self._watch_first_segment(current)
+            self._publish(current)
+            return current
 
     def _recovering_for(self, camera_id: str) -> bool:
         return any(s.device == camera_id for s in self._recovering.values())
@@ -642,6 +650,9 @@ class Recordings:
     async def _close(self, session: Session, status: str, reason: str | None, end: float) -> Session:
         segments = session_segments(await self._scan(), session.device, session.start_time, end)
         filename = segments[0].name if segments else session.filename
+        if session.session_id in self._unannounced:  # a stop overtook the start's announcement
+            self._unannounced.discard(session.session_id)
+            self._publish(session)
         if not segments and status == STOPPED:
             # Asked to stop (or timed out) before the stream produced a frame: nothing was recorded,
             # and the session must not claim success with no files.
@@ -936,6 +947,8 @@ class Recordings:
         sees the mark once MediaMTX applied it and ends its session itself.
         """
         self._removing.add(camera.id)
+        if camera.id in self._starting or camera.id in self._stopping:
+            return  # the start or stop under way ends the session (and MediaMTX may be slow to confirm)
         async with self._lock(camera.id):
             session = self._active.get(camera.id)
             if session is None:

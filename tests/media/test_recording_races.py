@@ -200,3 +200,33 @@ async def test_a_timed_session_that_never_gets_media_fails_with_the_reason(tmp_p
         await _until(lambda: _ended(media))
     row = await _row(rig, started.session_id)
     assert (row["status"], row["reason"], row["files"]) == (FAILED, "no_media", "[]")
+
+
+async def test_a_stop_does_not_wait_for_the_start_to_find_its_first_segment(tmp_path: Path) -> None:
+    """The start's wait for the first segment is outside the camera's lock; a stop that overtakes it
+    still sends the session's RECORDING event before its end."""
+    rig = make_rig(tmp_path)
+    rig.directory.add(synthetic_camera())
+    recordings_dir, rig.mediamtx.recordings_dir = rig.mediamtx.recordings_dir, None  # slow stream: no segment
+    async with running(rig) as media, trio.open_nursery() as nursery:
+        media.recordings.first_segment_wait = 3600.0
+        started: list[Any] = []
+
+        async def start() -> None:
+            started.append((await media.recordings.start("camera0")).session)
+
+        nursery.start_soon(start)
+        await _until(lambda: _active(media))
+        with trio.fail_after(5):  # bounds a hang (the stop queued behind the start), not a speed check
+            stopped = await media.recordings.stop("camera0")
+        assert not started  # the start is still looking for its segment
+        rig.mediamtx.recordings_dir = recordings_dir
+        rig.mediamtx.start_segment("camera0")  # it finds one (another session's): it must not announce again
+    assert started[0].session_id == stopped.session_id
+    events = [(e["session_id"], e["status"]) for e in rig.topics("recording_status_update")]
+    assert events == [(stopped.session_id, "RECORDING"), (stopped.session_id, FAILED)]
+
+
+async def _active(media: MediaService) -> bool:
+    await trio.lowlevel.checkpoint()
+    return media.recordings.session_for("camera0") is not None
