@@ -100,6 +100,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         max_bytes=cfg.logging.max_bytes,
         backup_count=cfg.logging.backup_count,
     )
+    from .memtrace import start_from_env
+
+    start_from_env()
     try:
         service = build(cfg, demo=args.demo)
     except (OSError, ValueError, sqlite3.Error) as exc:

@@ -6,6 +6,7 @@ The file check runs after camsvc has stopped: it reads the recording sessions fr
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import sqlite3
@@ -54,7 +55,7 @@ def check_files(stack: Stack, seen: Seen) -> dict[str, Any]:
     # hidden names are a writer's own temporaries (the emulator's, when SIGKILLed mid-segment); camsvc lists none
     on_disk = {p.name: p for p in listing if not p.name.startswith(".")}
     owned: set[str] = set()
-    missing, empty_sessions, still_open = [], [], []
+    missing, empty_sessions, failed_empty, still_open = [], [], [], []
     for s in sessions:
         owned.update(s["files"])
         if s["status"] == "RECORDING":
@@ -64,7 +65,8 @@ def check_files(stack: Stack, seen: Seen) -> dict[str, Any]:
             missing.append({"session_id": s["session_id"], "files": gone})
         if not s["files"] and s["status"] != "RECORDING":
             ran = (s["end_time"] or s["start_time"]) - s["start_time"]
-            empty_sessions.append(
+            # a FAILED session says why it has nothing (no_media, camera_disconnected); a STOPPED one lies
+            (failed_empty if s["status"] == "FAILED" else empty_sessions).append(
                 {"session_id": s["session_id"], "device": s["device"], "status": s["status"],
                  "reason": s["reason"], "ran_s": round(ran, 1)}
             )  # fmt: skip
@@ -79,6 +81,7 @@ def check_files(stack: Stack, seen: Seen) -> dict[str, Any]:
         "sessions_still_open": still_open,
         "sessions_with_missing_files": missing,
         "sessions_without_files": empty_sessions,
+        "failed_sessions_without_files": failed_empty,
         "recording_files": len(on_disk),
         "hidden_recording_temporaries": len(listing) - len(on_disk),
         "files_without_session": sorted(set(on_disk) - owned),
@@ -221,6 +224,8 @@ def summary(report: dict[str, Any]) -> str:
     for key in ("sessions_unknown_to_service", "sessions_still_open", "sessions_with_missing_files",
                 "files_without_session", "snapshots_missing", "partial_snapshots", "sessions_without_files"):  # fmt: skip
         lines.append(f"  {key}: {len(f[key])}" + (f" {f[key][:5]}" if f[key] else ""))
+    reasons = collections.Counter(s["reason"] for s in f["failed_sessions_without_files"])
+    lines.append(f"  failed_sessions_without_files (they say why): {dict(reasons)}")
     return "\n".join(lines)
 
 

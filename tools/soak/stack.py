@@ -27,6 +27,8 @@ import attrs
 import psutil
 import yaml
 
+from camsvc import memtrace
+
 REPO = Path(__file__).resolve().parents[2]
 SECRET = "soak-secret-0123456789-0123456789-0123456789"
 LISTENING = re.compile(r"listening api=(\S+) rtsp=rtsp://[^:]+:(\d+)")
@@ -72,6 +74,8 @@ class Stack:
     work: Path
     mediamtx: str  # "real" | "emulator"
     binary: str | None = None
+    #: seconds between tracemalloc dumps camsvc appends to ``tracemalloc.txt`` (camsvc/memtrace.py); None = off
+    trace_memory: float | None = None
     ws_port: int = attrs.Factory(free_port)
     http_port: int = attrs.Factory(free_port)
     api_port: int = attrs.Factory(free_port)
@@ -137,9 +141,16 @@ class Stack:
         with (self.work / "camsvc.log").open("ab") as out:
             self.service = subprocess.Popen(
                 [sys.executable, "-m", "camsvc", "run", "--demo", "--config", str(path)],
-                cwd=REPO, env=_clean_env(), stdout=out, stderr=out, start_new_session=True,
+                cwd=REPO, env=self._service_env(), stdout=out, stderr=out, start_new_session=True,
             )  # fmt: skip
         self._wait_port(self.ws_port, "camsvc")
+
+    def _service_env(self) -> dict[str, str]:
+        env = _clean_env()
+        if self.trace_memory is not None:
+            env[memtrace.ENV] = str(self.work / "tracemalloc.txt")
+            env[memtrace.INTERVAL_ENV] = str(self.trace_memory)
+        return env
 
     def stop(self) -> int | None:
         """SIGTERM camsvc (it stops recordings and its MediaMTX in order), then the emulator; camsvc's exit code."""
