@@ -260,6 +260,8 @@ class Recordings:
         self._tails: dict[str, trio.CancelScope] = {}
         #: sessions started whose RECORDING event is not out yet (the start still looks for the first segment)
         self._unannounced: set[str] = set()
+        #: camera id → the start of the newest session begun on it (rolled back or not): where a tail ends
+        self._last_start: dict[str, float] = {}
         self._timers: dict[str, trio.CancelScope] = {}
         self._nursery: trio.Nursery | None = None
         self._removal_hooked = False
@@ -302,8 +304,12 @@ class Recordings:
         directory = self._cameras
         if directory is not None and not self._removal_hooked:
             directory.on_removed(self._on_camera_removed)
-            directory.on_id_released(self._removing.discard)
+            directory.on_id_released(self._released)
             self._removal_hooked = True
+
+    def _released(self, camera_id: str) -> None:
+        self._removing.discard(camera_id)
+        self._last_start.pop(camera_id, None)
 
     # ------------------------------------------------------------------ queries
 
@@ -424,6 +430,7 @@ class Recordings:
         MediaMTX applied it. The caller holds the camera's lock."""
         # Persist first: a crash from here on leaves a row the next start reconciles.
         await self._insert(session)
+        self._last_start[session.device] = session.start_time
         actor.set_recording(session.state())
         try:
             await gateway.sync(self.sync_timeout, name=session.device)
@@ -496,6 +503,13 @@ class Recordings:
             await self._store.execute(
                 "DELETE FROM recording_sessions WHERE session_id = ?", (session.session_id,)
             )
+        # MediaMTX may have applied record: true before the failure showed (a timeout, a pass that failed
+        # on another path): whatever it wrote until it confirms record: false gets a FAILED session.
+        self._claim_tail(
+            attrs.evolve(session, status=FAILED, end_time=time.time(), reason="mediamtx_unavailable"),
+            gone=False,
+            rolled_back=True,
+        )
         log.warning(
             "recording start rolled back", extra={"camera": session.device, "session": session.session_id}
         )
@@ -701,14 +715,19 @@ class Recordings:
 
     # ------------------------------------------------------------------ tails
 
-    def _claim_tail(self, session: Session, *, gone: bool) -> None:
+    def _claim_tail(self, session: Session, *, gone: bool, rolled_back: bool = False) -> None:
         if self._nursery is not None and session.session_id not in self._tails:
             scope = trio.CancelScope()
             self._tails[session.session_id] = scope
-            self._nursery.start_soon(self._own_tail, session, gone, scope)
+            self._nursery.start_soon(self._own_tail, session, gone, rolled_back, scope)
 
     async def _own_tail(
-        self, session: Session, gone: bool, scope: trio.CancelScope, patience: float = 300.0
+        self,
+        session: Session,
+        gone: bool,
+        rolled_back: bool,
+        scope: trio.CancelScope,
+        patience: float = 300.0,
     ) -> None:
         """A closed session keeps the segments its camera's path writes until MediaMTX confirms it stopped.
 
@@ -716,7 +735,8 @@ class Recordings:
         while, and a removed camera's path records until the reconciler deletes it; without this, those
         segments would belong to no session. Confirmation is a successful sync once the desired state no
         longer records the path (``gone``: once the camera left the registry, so its path is deleted);
-        a later session on the same camera takes over from its own start.
+        a later session on the same camera takes over from its own start. A start that was rolled back
+        has no row: one is written (FAILED) only if MediaMTX wrote something for it after all.
         """
         gateway = self._mediamtx
         with scope, trio.move_on_after(patience):
@@ -732,14 +752,20 @@ class Recordings:
             await self._settle(session, time.time())
         self._tails.pop(session.session_id, None)
         confirmed = time.time()
-        later = [s.start_time for s in self._active.values() if s.device == session.device]
-        end = min([confirmed, *later])
+        newest = self._last_start.get(session.device)
+        end = newest if newest is not None and session.start_time < newest < confirmed else confirmed
         segments = session_segments(await self._scan(), session.device, session.start_time, end)
         names_ = tuple(e.name for e in segments)
         if names_ == session.files or not set(session.files) <= set(names_):
             return
         sizes = await trio.to_thread.run_sync(_sizes_now, self.directory, list(names_))
         with trio.CancelScope(shield=True):
+            if rolled_back:
+                await self._insert(session)
+                await self._store.execute(
+                    "UPDATE recording_sessions SET end_time = ?, reason = ? WHERE session_id = ?",
+                    (session.end_time, session.reason, session.session_id),
+                )
             await self._store.execute(
                 "UPDATE recording_sessions SET files = ?, file_size = ?, filename = ? WHERE session_id = ?",
                 (json.dumps(names_), sum(sizes), names_[0], session.session_id),

@@ -14,7 +14,7 @@ import pytest
 import trio
 import trio.testing
 
-from camsvc.errors import InvalidState
+from camsvc.errors import DependencyFailed, InvalidState
 from camsvc.media.recordings import FAILED, STOPPED
 from camsvc.media.service import MediaService
 from tests.media.fakes import Rig, make_rig, synthetic_camera
@@ -230,3 +230,30 @@ async def test_a_stop_does_not_wait_for_the_start_to_find_its_first_segment(tmp_
 async def _active(media: MediaService) -> bool:
     await trio.lowlevel.checkpoint()
     return media.recordings.session_for("camera0") is not None
+
+
+async def test_what_mediamtx_wrote_for_a_start_that_failed_gets_a_failed_session(tmp_path: Path) -> None:
+    """A start whose sync failed (MediaMTX slow, or restarted mid-pass) is rolled back, but MediaMTX may
+    have applied record: true all the same: what it writes until it confirms record: false is owned by
+    a FAILED session rather than by nobody."""
+    rig = make_rig(tmp_path)
+    rig.directory.add(synthetic_camera())
+    async with running(rig) as media:
+        rig.mediamtx.fail_sync = "desired paths not applied within 10s"
+        with pytest.raises(DependencyFailed):
+            await media.recordings.start("camera0")
+        assert await rig.store.fetchall("SELECT * FROM recording_sessions") == []
+        written = rig.mediamtx.start_segment("camera0")  # it did apply it
+        rig.mediamtx.fail_sync = None
+
+        async def owned() -> bool:
+            rows = await rig.store.fetchall("SELECT * FROM recording_sessions")
+            return bool(rows)
+
+        await _until(owned)
+    (row,) = [dict(r) for r in await rig.store.fetchall("SELECT * FROM recording_sessions")]
+    assert (row["status"], row["reason"], json.loads(row["files"])) == (
+        FAILED,
+        "mediamtx_unavailable",
+        [written.name],
+    )
