@@ -9,6 +9,7 @@ and memory on every allocation.
 
 from __future__ import annotations
 
+import linecache
 import os
 import threading
 import time
@@ -44,7 +45,8 @@ def _rss_mb() -> float:
 
 
 def _dump_forever(target: Path, interval: float) -> None:
-    ignore = [tracemalloc.Filter(False, tracemalloc.__file__), tracemalloc.Filter(False, __file__)]
+    # our own bookkeeping: the snapshots, and the source lines formatting them reads into linecache
+    ignore = [tracemalloc.Filter(False, f) for f in (tracemalloc.__file__, __file__, linecache.__file__)]
     first: tracemalloc.Snapshot | None = None
     began = time.monotonic()
     while True:
