@@ -28,9 +28,9 @@ from typing import Any
 import httpx
 import pytest
 import trio
-import yaml
 
 from tests.helpers import REPO, free_port, own_group, stop_group
+from tools.mediamtx_config import loopback_config
 from tools.mediamtx_emulator import Emulator, EmulatorConfig, open_emulator
 
 ENV = "CAMSVC_TEST_MEDIAMTX"
@@ -55,26 +55,7 @@ def real_binary() -> Path:
 
 def write_config(work: Path, *, api_port: int, rtsp_port: int, **overrides: Any) -> Path:
     """The shipped conf/mediamtx.yml with this test's ports and dirs; only RTSP/TCP and the API listen."""
-    conf = yaml.safe_load(SHIPPED_CONFIG.read_text())
-    conf.update(
-        apiAddress=f"127.0.0.1:{api_port}",
-        rtspAddress=f"127.0.0.1:{rtsp_port}",
-        rtspTransports=["tcp"],
-        hls=False,
-        webrtc=False,
-        rtmp=False,
-        srt=False,
-        moq=False,
-        metrics=False,
-        pprof=False,
-        playback=False,
-    )
-    conf["pathDefaults"]["recordPath"] = str(work / "recordings" / "%path_%Y-%m-%d_%H-%M-%S-%f")
-    conf.update(overrides)
-    work.mkdir(parents=True, exist_ok=True)
-    path = work / "mediamtx.yml"
-    path.write_text(yaml.safe_dump(conf, sort_keys=False))
-    return path
+    return loopback_config(work, api_port=api_port, rtsp_port=rtsp_port, record_dir=work / "recordings", **overrides)
 
 
 class MediamtxTarget:

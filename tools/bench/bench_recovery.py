@@ -35,7 +35,6 @@ from pathlib import Path
 from typing import Any
 
 import trio
-import yaml
 
 from camsvc.cameras.model import Camera, Source, SourceKind
 from camsvc.cameras.registry import CameraRegistry
@@ -43,6 +42,7 @@ from camsvc.config import parse
 from camsvc.mediamtx.client import MediamtxClient, MediamtxError
 from camsvc.mediamtx.reconciler import MediamtxReconciler
 from camsvc.storage.state import StateStore
+from tools.mediamtx_config import loopback_config
 
 REPO = Path(__file__).resolve().parents[2]
 GOAL_S = 1.0
@@ -69,19 +69,8 @@ def real_binary(given: str | None) -> str | None:
 
 def real_command(binary: str, tmp: Path, api_port: int) -> list[str]:
     """The shipped conf/mediamtx.yml on free loopback ports, RTSP only."""
-    conf = yaml.safe_load((REPO / "conf" / "mediamtx.yml").read_text())
-    conf.update(
-        apiAddress=f"127.0.0.1:{api_port}",
-        rtspAddress=f"127.0.0.1:{free_port()}",
-        rtspTransports=["tcp"],
-        hls=False,
-        webrtc=False,
-        moq=False,
-    )
-    conf["pathDefaults"]["recordPath"] = str(tmp / "rec" / "%path_%Y-%m-%d_%H-%M-%S-%f")
-    path = tmp / "mediamtx.yml"
-    path.write_text(yaml.safe_dump(conf))
-    return [binary, str(path)]
+    conf = loopback_config(tmp, api_port=api_port, rtsp_port=free_port(), record_dir=tmp / "rec")
+    return [binary, str(conf)]
 
 
 def emulator_command(api_port: int) -> list[str]:

@@ -28,6 +28,7 @@ import psutil
 import yaml
 
 from camsvc import memtrace
+from tools.mediamtx_config import loopback_config
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET = "soak-secret-0123456789-0123456789-0123456789"
@@ -176,18 +177,7 @@ class Stack:
 
     def _real_mediamtx_yml(self) -> Path:
         """conf/mediamtx.yml on this stack's ports, RTSP/TCP only (no HLS/WebRTC/MoQ listeners to collide)."""
-        conf = yaml.safe_load((REPO / "conf" / "mediamtx.yml").read_text())
-        conf.update(
-            apiAddress=f"127.0.0.1:{self.api_port}",
-            rtspAddress=f"127.0.0.1:{self.rtsp_port}",
-            rtspTransports=["tcp"],
-            hls=False,
-            webrtc=False,
-            moq=False,
-        )
-        path = self.work / "mediamtx.yml"
-        path.write_text(yaml.safe_dump(conf))
-        return path
+        return loopback_config(self.work, api_port=self.api_port, rtsp_port=self.rtsp_port)
 
     def start_emulator(self) -> None:
         self.emulator = subprocess.Popen(
