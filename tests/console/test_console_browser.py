@@ -29,8 +29,9 @@ from camsvc.security.roles import Role
 from supervisor import Backoff, ChildSpec
 from tests.console.browser import PHONE, artifact_dir, needs_chromium, open_page, screenshot
 from tests.helpers import free_port, poll
+from tests.media.test_media_e2e import camera_config
 from tests.mediamtx_targets import MediamtxTarget, open_target
-from tests.rpc_client import rpc_client, running_service, service_config, token_for, ws_url
+from tests.rpc_client import rpc_client, running_service, token_for, ws_url
 
 pytestmark = [pytest.mark.browser, needs_chromium]
 
@@ -40,22 +41,8 @@ needs_ffmpeg = pytest.mark.skipif(
 
 
 def _camera_config(tmp_path: Path, emu: MediamtxTarget) -> Any:
-    return service_config(
-        tmp_path,
-        mediamtx={
-            "api_url": emu.api_url,
-            "rtsp_port": emu.rtsp_port,
-            "hls_port": free_port(),  # nothing serves HLS here; never someone else's MediaMTX
-            "reconcile_interval": 0.5,
-            "backoff_max": 0.5,
-            "on_demand_close_after": 1.0,
-        },
-        cameras={
-            "discovery": "disabled",
-            "synthetic": [{"id": "camera0", "width": 320, "height": 240, "fps": 15}],
-            "keyframe_interval": 0.5,
-        },
-    )
+    # nothing serves HLS here; a free port so the page never reaches someone else's MediaMTX
+    return camera_config(tmp_path, emu, mediamtx={"hls_port": free_port()})
 
 
 def _records_with(caplog: pytest.LogCaptureFixture, secret: str) -> list[logging.LogRecord]:

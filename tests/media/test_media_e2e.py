@@ -29,17 +29,19 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-@contextlib.asynccontextmanager
-async def media_service(tmp_path: Path, emu: MediamtxTarget, **sections: dict[str, Any]) -> AsyncIterator[Service]:
-    config = service_config(
+def camera_config(tmp_path: Path, target: MediamtxTarget, *, mediamtx: dict[str, Any] | None = None,
+                  **sections: dict[str, Any]) -> Any:  # fmt: skip
+    """The service config of the end-to-end tests: ``target``'s MediaMTX and one synthetic camera0."""
+    return service_config(
         tmp_path,
         mediamtx={
-            "api_url": emu.api_url,
-            "rtsp_port": emu.rtsp_port,
+            "api_url": target.api_url,
+            "rtsp_port": target.rtsp_port,
             "reconcile_interval": 0.5,
             "backoff_max": 0.5,
             "request_timeout": 3.0,
             "on_demand_close_after": 1.0,
+            **(mediamtx or {}),
         },
         cameras={
             "discovery": "disabled",
@@ -48,6 +50,11 @@ async def media_service(tmp_path: Path, emu: MediamtxTarget, **sections: dict[st
         },
         **sections,
     )
+
+
+@contextlib.asynccontextmanager
+async def media_service(tmp_path: Path, emu: MediamtxTarget, **sections: dict[str, Any]) -> AsyncIterator[Service]:
+    config = camera_config(tmp_path, emu, **sections)
     service = build(config)
     async with trio.open_nursery() as nursery:
         await nursery.start(service.run)
