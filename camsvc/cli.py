@@ -100,10 +100,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         max_bytes=cfg.logging.max_bytes,
         backup_count=cfg.logging.backup_count,
     )
-    from .allocator import limit_arenas
+    from . import allocator
     from .memtrace import start_from_env
 
-    limit_arenas()  # before any thread starts (see camsvc/allocator.py)
+    allocator.configure()  # before any thread starts (see camsvc/allocator.py)
     start_from_env()
     try:
         service = build(cfg, demo=args.demo)

@@ -7,16 +7,18 @@ from supervisor import Backoff, ChildSpec
 from ..services import Services
 from .actor import Monitors
 from .health_watch import HealthWatcher
+from .heap_trim import HeapTrimmer
 from .loop_lag import LoopLagMonitor
 from .sampler import MetricsSampler
 
 
 def build_monitors(services: Services) -> Monitors:
-    """The watchers. (API keys need none: every use checks the store's data_version itself.)"""
+    """The watchers and the heap trim. (API keys need none: every use checks the store's data_version itself.)"""
     return Monitors(
         lag=LoopLagMonitor(),
         sampler=MetricsSampler(services),
         health_watch=HealthWatcher(services.health, services.bus),
+        heap_trim=HeapTrimmer(),
     )
 
 
