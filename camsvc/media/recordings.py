@@ -431,8 +431,10 @@ class Recordings:
         # Persist first: a crash from here on leaves a row the next start reconciles.
         await self._insert(session)
         self._last_start[session.device] = session.start_time
-        actor.set_recording(session.state())
         try:
+            # Inside the try: the camera may have been removed while the row was written, and the row
+            # must not outlive the refusal.
+            actor.set_recording(session.state())
             await gateway.sync(self.sync_timeout, name=session.device)
         except Exception as exc:
             await self._roll_back(session, actor)

@@ -14,10 +14,11 @@ import pytest
 import trio
 import trio.testing
 
+from camsvc.cameras.model import RecordingState
 from camsvc.errors import DependencyFailed, InvalidState
 from camsvc.media.recordings import FAILED, STOPPED
 from camsvc.media.service import MediaService
-from tests.media.fakes import Rig, make_rig, synthetic_camera
+from tests.media.fakes import FakeActor, Rig, make_rig, synthetic_camera
 
 
 @asynccontextmanager
@@ -166,6 +167,29 @@ async def test_a_start_racing_the_cameras_removal_leaves_no_session_behind(tmp_p
     assert isinstance(outcome[0], InvalidState) and outcome[0].reason == "camera_disconnected"
     assert media.recordings.active_count == 0
     # MediaMTX wrote nothing for it: the start is undone as if it had been refused
+    assert await rig.store.fetchall("SELECT * FROM recording_sessions") == []
+
+
+async def test_a_camera_removed_while_the_session_row_is_written_leaves_no_session(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The soak's finding: the removal landed between the row's insert and setting the desired state, so
+    the start was refused (camera_disconnected) but its row stayed RECORDING for ever."""
+    rig = make_rig(tmp_path)
+    rig.directory.add(synthetic_camera())
+    set_recording = FakeActor.set_recording
+
+    def removed_meanwhile(actor: FakeActor, state: RecordingState | None) -> None:
+        if state is not None:
+            rig.registry.remove(actor.camera_id)  # the removal ran while the row was written
+        set_recording(actor, state)
+
+    monkeypatch.setattr(FakeActor, "set_recording", removed_meanwhile)
+    async with running(rig) as media:
+        with pytest.raises(InvalidState) as err:
+            await media.recordings.start("camera0")
+        assert err.value.reason == "camera_disconnected"
+        assert media.recordings.active_count == 0
     assert await rig.store.fetchall("SELECT * FROM recording_sessions") == []
 
 
