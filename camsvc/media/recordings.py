@@ -447,11 +447,8 @@ class Recordings:
         if session.device in self._removing or self._registry.get(session.device) is None:
             # The camera's removal began while MediaMTX applied the start (its callback found no session
             # yet): end it here, owning whatever MediaMTX wrote meanwhile, rather than leave a zombie.
-            ended = await self._end(session, FAILED, "camera_disconnected", clear=True, sync=True)
-            if not ended.files:  # nothing was recorded: undone, as a refused start is
-                await self._store.execute(
-                    "DELETE FROM recording_sessions WHERE session_id = ?", (session.session_id,)
-                )
+            # Nothing recorded yet: undone, as a refused start is.
+            await self._end(session, FAILED, "camera_disconnected", clear=True, sync=True, undo_empty=True)
             raise InvalidState("camera_disconnected", f"camera {session.device} was removed")
         self._schedule_timer(session)
         self._unannounced.add(session.session_id)
@@ -502,15 +499,12 @@ class Recordings:
                 actor.set_recording(None)
             except Exception:
                 log.exception("could not clear the recording state after a failed start")
-            await self._store.execute(
-                "DELETE FROM recording_sessions WHERE session_id = ?", (session.session_id,)
-            )
+            await self._delete(session)
         # MediaMTX may have applied record: true before the failure showed (a timeout, a pass that failed
         # on another path): whatever it wrote until it confirms record: false gets a FAILED session.
         self._claim_tail(
             attrs.evolve(session, status=FAILED, end_time=time.time(), reason="mediamtx_unavailable"),
             gone=False,
-            rolled_back=True,
         )
         log.warning(
             "recording start rolled back", extra={"camera": session.device, "session": session.session_id}
@@ -615,8 +609,16 @@ class Recordings:
         return ended
 
     async def _end(
-        self, session: Session, status: str, reason: str | None, *, clear: bool, sync: bool
+        self,
+        session: Session,
+        status: str,
+        reason: str | None,
+        *,
+        clear: bool,
+        sync: bool,
+        undo_empty: bool = False,
     ) -> Session:
+        """``undo_empty``: a session that ends without a file loses its row (a start that is refused)."""
         timer = self._timers.pop(session.session_id, None)
         if timer is not None:
             timer.cancel()
@@ -647,6 +649,8 @@ class Recordings:
                 end = time.time()
                 await self._settle(session, end)
         closed = await self._close(session, status, reason, end)
+        if undo_empty and not closed.files:
+            await self._delete(closed)  # before any tail, which writes the row back if a file turns up
         if not confirmed or not clear:
             self._claim_tail(closed, gone=not clear)
         return closed
@@ -717,19 +721,14 @@ class Recordings:
 
     # ------------------------------------------------------------------ tails
 
-    def _claim_tail(self, session: Session, *, gone: bool, rolled_back: bool = False) -> None:
+    def _claim_tail(self, session: Session, *, gone: bool) -> None:
         if self._nursery is not None and session.session_id not in self._tails:
             scope = trio.CancelScope()
             self._tails[session.session_id] = scope
-            self._nursery.start_soon(self._own_tail, session, gone, rolled_back, scope)
+            self._nursery.start_soon(self._own_tail, session, gone, scope)
 
     async def _own_tail(
-        self,
-        session: Session,
-        gone: bool,
-        rolled_back: bool,
-        scope: trio.CancelScope,
-        patience: float = 300.0,
+        self, session: Session, gone: bool, scope: trio.CancelScope, patience: float = 300.0
     ) -> None:
         """A closed session keeps the segments its camera's path writes until MediaMTX confirms it stopped.
 
@@ -737,8 +736,10 @@ class Recordings:
         while, and a removed camera's path records until the reconciler deletes it; without this, those
         segments would belong to no session. Confirmation is a successful sync once the desired state no
         longer records the path (``gone``: once the camera left the registry, so its path is deleted);
-        a later session on the same camera takes over from its own start. A start that was rolled back
-        has no row: one is written (FAILED) only if MediaMTX wrote something for it after all.
+        a later session on the same camera takes over from its own start. A start that was undone
+        (rolled back, or refused by the camera's removal before a file existed) has no row: one is
+        written (FAILED) only if MediaMTX wrote something for it after all, so the tail writes its
+        row whole rather than assume it is there.
         """
         gateway = self._mediamtx
         with scope, trio.move_on_after(patience):
@@ -762,15 +763,26 @@ class Recordings:
             return
         sizes = await trio.to_thread.run_sync(_sizes_now, self.directory, list(names_))
         with trio.CancelScope(shield=True):
-            if rolled_back:
-                await self._insert(session)
-                await self._store.execute(
-                    "UPDATE recording_sessions SET end_time = ?, reason = ? WHERE session_id = ?",
-                    (session.end_time, session.reason, session.session_id),
-                )
             await self._store.execute(
-                "UPDATE recording_sessions SET files = ?, file_size = ?, filename = ? WHERE session_id = ?",
-                (json.dumps(names_), sum(sizes), names_[0], session.session_id),
+                "INSERT INTO recording_sessions(session_id, device, filename, format, record_format, "
+                "start_time, duration, status, end_time, reason, files, file_size, gaps) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(session_id) DO UPDATE SET "
+                "files = excluded.files, file_size = excluded.file_size, filename = excluded.filename",
+                (
+                    session.session_id,
+                    session.device,
+                    names_[0],
+                    session.format,
+                    session.record_format,
+                    session.start_time,
+                    session.duration,
+                    session.status,
+                    session.end_time,
+                    session.reason,
+                    json.dumps(names_),
+                    sum(sizes),
+                    json.dumps(session.gaps),
+                ),
             )
         log.info(
             "recording's tail claimed: MediaMTX recorded on after the stop",
@@ -1050,6 +1062,11 @@ class Recordings:
         if session.status != RECORDING:
             params["files"] = list(session.files)
         self._bus.publish("recording_status_update", params, device=session.device)
+
+    async def _delete(self, session: Session) -> None:
+        await self._store.execute(
+            "DELETE FROM recording_sessions WHERE session_id = ?", (session.session_id,)
+        )
 
     async def _insert(self, session: Session) -> None:
         await self._store.execute(

@@ -180,6 +180,8 @@ class FakeMediamtx:
     #: when set, sync() waits for it (and sets ``entered`` first): a slow MediaMTX
     gate: trio.Event | None = None
     entered: trio.Event = attrs.Factory(trio.Event)
+    #: called once after the next sync that answers (e.g. MediaMTX killed right after it answered)
+    after_sync: Callable[[], None] | None = None
 
     def status(self) -> FakeMediamtx:
         return self  # has the two fields media reads: reachable, server_started
@@ -202,6 +204,9 @@ class FakeMediamtx:
         if self.fail_sync:
             raise DependencyFailed("mediamtx", self.fail_sync)
         self.ensure_available()
+        after, self.after_sync = self.after_sync, None
+        if after is not None:
+            after()
         if self.recordings_dir is None:
             return
         for camera in self.registry.snapshot().values():

@@ -193,6 +193,66 @@ async def test_a_camera_removed_while_the_session_row_is_written_leaves_no_sessi
     assert await rig.store.fetchall("SELECT * FROM recording_sessions") == []
 
 
+async def test_what_mediamtx_writes_after_a_start_refused_by_the_cameras_removal_gets_a_session(
+    tmp_path: Path,
+) -> None:
+    """The soak's orphan: start_recording is refused because the camera is removed while MediaMTX applies
+    record: true, and MediaMTX dies before confirming the path is gone. Nothing was written yet, so the
+    start is undone; but MediaMTX had applied record: true after all (it applies a change after its
+    reply), so the segment it writes until the path is deleted must get a FAILED session, not nobody."""
+    rig = make_rig(tmp_path)
+    rig.directory.add(synthetic_camera())
+    rig.mediamtx.recordings_dir, recordings_dir = None, rig.mediamtx.recordings_dir  # stream not up yet
+    async with running(rig) as media, trio.open_nursery() as nursery:
+        gate = _slow_mediamtx(rig)
+        refused: list[InvalidState] = []
+
+        async def start() -> None:
+            with pytest.raises(InvalidState) as err:
+                await media.recordings.start("camera0")
+            refused.append(err.value)
+
+        nursery.start_soon(start)
+        await rig.mediamtx.entered.wait()
+        camera = rig.registry.get("camera0")
+        assert camera is not None
+        await rig.directory.callbacks[0](camera)  # the removal begins: the start under way ends the session
+        rig.directory.actors.pop("camera0")
+        rig.registry.remove("camera0")
+        rig.mediamtx.gate = None
+
+        def killed() -> None:  # MediaMTX is killed right after it answered the start
+            rig.mediamtx.fail_sync = "reconciler stopped"
+
+        rig.mediamtx.after_sync = killed
+        gate.set()  # the start's sync returns: the camera is going, so the start ends its session
+        await _until(lambda: _refused(refused))
+        assert refused[0].reason == "camera_disconnected"
+        assert rig.mediamtx.fail_sync  # the end was not confirmed
+        assert await rig.store.fetchall("SELECT * FROM recording_sessions") == []
+        rig.mediamtx.recordings_dir = recordings_dir
+        written = rig.mediamtx.start_segment("camera0")  # the stream came up on the path still recording
+        rig.mediamtx.fail_sync = None  # back: the path is deleted
+
+        async def owned() -> bool:
+            return bool(await rig.store.fetchall("SELECT * FROM recording_sessions"))
+
+        await _until(owned)
+        nursery.cancel_scope.cancel()
+    (row,) = [dict(r) for r in await rig.store.fetchall("SELECT * FROM recording_sessions")]
+    assert (row["device"], row["status"], row["reason"], json.loads(row["files"])) == (
+        "camera0",
+        FAILED,
+        "camera_disconnected",
+        [written.name],
+    )
+
+
+async def _refused(refused: list[InvalidState]) -> bool:
+    await trio.lowlevel.checkpoint()
+    return bool(refused)
+
+
 async def test_a_timed_session_whose_stream_is_slow_to_come_up_still_records_its_duration(
     tmp_path: Path,
 ) -> None:
