@@ -15,13 +15,15 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
 from .. import config as config_mod
-from ..client import Client, ClientError, ConnectError, RpcError
 from .commands import COMMANDS, Command
+
+if TYPE_CHECKING:
+    from ..client import ClientError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -38,6 +40,8 @@ def default_url(cfg: config_mod.Config) -> str:
 
 
 def _describe(exc: ClientError) -> str:
+    from ..client import RpcError
+
     if isinstance(exc, RpcError):
         extra = {k: v for k, v in exc.data.items() if k != "reason"}
         text = f"{exc.reason}: {exc.message}" + (f" {json.dumps(extra)}" if extra else "")
@@ -82,6 +86,8 @@ def _credential(args: argparse.Namespace) -> tuple[str | None, str | None]:
 
 
 async def _run(command: Command, args: argparse.Namespace, url: str, token: str | None, api_key: str | None) -> None:
+    from ..client import Client
+
     async with Client(url, token=token, api_key=api_key) as client:
         result = await command.run(client, args)
     if command.name == "watch":
@@ -95,6 +101,9 @@ async def _run(command: Command, args: argparse.Namespace, url: str, token: str 
 
 
 def cmd_ctl(args: argparse.Namespace) -> int:
+    # The SDK (trio-websocket, httpx) is loaded here, not with the parser: `camsvc run` never needs it.
+    from ..client import ClientError, ConnectError
+
     # --json has no default anywhere: a default on one level of subparsers would reset the other's
     args.json = getattr(args, "json", False)
     url = args.url

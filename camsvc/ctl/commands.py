@@ -12,14 +12,16 @@ import json
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ..client import Client
 from . import render as r
 
-Run = Callable[[Client, argparse.Namespace], Awaitable[Any]]
+if TYPE_CHECKING:  # the SDK is imported when a command runs (camsvc/ctl/__init__.py:cmd_ctl)
+    from ..client import Client
+
+Run = Callable[["Client", argparse.Namespace], Awaitable[Any]]
 
 
 @attrs.frozen
