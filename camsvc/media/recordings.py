@@ -245,8 +245,10 @@ class Recordings:
         self.outage_checks = 0
         #: media duration of a file (ffprobe), for timed sessions' final check
         self._probe = probe
-        #: sessions recording now, by camera id
+        #: sessions recording now, by camera id (added through _activate)
         self._active: dict[str, Session] = {}
+        #: set when a session becomes active: the outage watch sleeps on it while nothing records
+        self._activated = trio.Event()
         #: sessions found RECORDING at start, not yet resumed or closed
         self._recovering: dict[str, Session] = {}
         self._locks: dict[str, trio.Lock] = {}
@@ -443,7 +445,7 @@ class Recordings:
             detail = exc.data.get("detail", str(exc)) if isinstance(exc, CamsvcError) else str(exc)
             raise DependencyFailed("mediamtx", f"MediaMTX did not accept the recording: {detail}") from None
         applied_at = time.time()
-        self._active[session.device] = session
+        self._activate(session)
         if session.device in self._removing or self._registry.get(session.device) is None:
             # The camera's removal began while MediaMTX applied the start (its callback found no session
             # yet): end it here, owning whatever MediaMTX wrote meanwhile, rather than leave a zombie.
@@ -873,6 +875,11 @@ class Recordings:
             return
         seen_started: str | None = None
         while True:
+            if not self._active:
+                # Nothing records, so no outage can cut anything: no wake-ups until a session begins.
+                self._activated = trio.Event()
+                await self._activated.wait()
+                seen_started = gateway.status().server_started
             await trio.sleep(self.outage_poll)
             st = gateway.status()
             restarted_at: float | None = None
@@ -899,6 +906,11 @@ class Recordings:
                             await self._track_gap(session, entries, st.reachable, restarted_at)
             except OSError as exc:  # a failing disk must not restart-loop the recordings child
                 log.warning("cannot check recordings for MediaMTX outages", extra={"error": str(exc)})
+
+    def _activate(self, session: Session) -> None:
+        """``session`` records from now on."""
+        self._active[session.device] = session
+        self._activated.set()
 
     async def _track_gap(
         self, session: Session, entries: list[FileEntry], reachable: bool, restarted_at: float | None
@@ -1019,7 +1031,7 @@ class Recordings:
                         "cannot resume recording", extra={"session": session.session_id, "error": str(exc)}
                     )
                 else:
-                    self._active[session.device] = session
+                    self._activate(session)
                     self.recovered.append((session.session_id, "resumed"))
                     log.info(
                         "recording resumed after restart",

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import trio
+import trio.testing
 
 from camsvc.errors import DependencyFailed, InsufficientStorage, InvalidState, NotFound
 from camsvc.health import iso
@@ -22,7 +23,7 @@ from camsvc.media.service import MediaService
 from camsvc.storage import names
 from camsvc.storage.disk import DiskUsage
 from camsvc.storage.files import FileKind
-from tests.media.fakes import Rig, make_rig, media_config, synthetic_camera
+from tests.media.fakes import FakeMediamtx, Rig, make_rig, media_config, synthetic_camera
 
 
 @asynccontextmanager
@@ -467,6 +468,28 @@ async def test_a_mediamtx_outage_is_kept_on_the_session_and_announced(tmp_path: 
         stopped = await media.recordings.stop("camera0")
         assert stopped.files == (before.name, after.name)
         assert stop_result(stopped)["gaps"] == up["gaps"]
+
+
+async def test_the_outage_watch_sleeps_while_nothing_records(
+    tmp_path: Path, mock_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An idle service must not wake to look at MediaMTX: no session, no outage to keep."""
+    rig = make_rig(tmp_path)
+    rig.directory.add(synthetic_camera())
+    looks: list[float] = []
+    real_status = FakeMediamtx.status
+
+    def counted(self: FakeMediamtx) -> FakeMediamtx:
+        looks.append(trio.current_time())
+        return real_status(self)
+
+    monkeypatch.setattr(FakeMediamtx, "status", counted)
+    async with running(rig) as media:
+        await trio.testing.wait_all_tasks_blocked()
+        mock_clock.jump(100 * media.recordings.outage_poll)  # a polling watch would have looked ~100 times
+        await trio.testing.wait_all_tasks_blocked()
+        assert looks == []
+        assert media.recordings.outage_checks == 0
 
 
 async def test_an_api_outage_while_media_flows_is_no_gap(tmp_path: Path) -> None:
