@@ -139,6 +139,9 @@ class MediamtxClient:
             transport=transport,
             # The API is local; a proxy from the environment would only get in the way.
             trust_env=False,
+            # Certificates only for an https API: loading the CA bundle costs 1.6 MB of RSS, and a
+            # plain-HTTP API (the default) never speaks TLS.
+            verify=httpx.URL(self.base_url).scheme == "https",
             headers={"Accept": "application/json"},
         )
 
