@@ -12,6 +12,12 @@ write coalescing. The actor shape of the design is kept:
   the dispatcher: ``inline`` methods (``ping``...) are answered on the reader,
   the others run in their own task, at most ``server.max_concurrent_requests``
   at once per connection (a slow snapshot never blocks a ping);
+- while the reader waits for input on a plain TCP socket, the server's poller
+  (poller.py) watches the socket instead and does all of the above that needs no
+  waiting in its own pass (:meth:`Connection.on_readable`): no task switch and no
+  re-arming of the socket per message. The reader task is woken only for what
+  must wait (a free request slot, the closing handshake, refused input) or the end
+  of the input, and has the socket to itself until it waits again;
 - an answer is written straight to the socket when nothing is queued and the
   socket takes it at once (direct_socket.py); everything else (notifications,
   pongs, what did not fit) waits in one queue that a writer task, started only
@@ -39,6 +45,7 @@ import logging
 import re
 from typing import TYPE_CHECKING, Any
 
+import outcome
 import trio
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, RejectConnection, RejectData, Request
@@ -98,7 +105,7 @@ class Connection:
         "server", "stream", "id", "address", "host", "identity", "topics", "bucket", "unanswered_pings",
         "close_code", "_reader", "_state", "_hold", "_out", "_queued", "_queued_bytes", "_limit", "_limit_bytes",
         "_max_message", "_closing", "_writing", "_partial", "_socket", "_trailing", "_writer_running", "_writer_exited",
-        "_slots", "_read_scope", "_nursery",
+        "_slots", "_read_scope", "_nursery", "_parked",
     )
 
     def __init__(self, server: RpcServer, stream: trio.abc.Stream, conn_id: str) -> None:
@@ -142,6 +149,8 @@ class Connection:
         self._slots: trio.Semaphore | None = None
         self._read_scope = trio.CancelScope()
         self._nursery: trio.Nursery | None = None
+        #: the reader task while it waits for the poller to hand it input (poller.py)
+        self._parked: trio.lowlevel.Task | None = None
 
     # --------------------------------------------------- Peer (dispatch.py)
 
@@ -425,73 +434,164 @@ class Connection:
 
     async def _read_loop(self, reader: FrameReader, nursery: trio.Nursery) -> None:
         data, self._trailing = self._trailing, b""
-        while True:
-            if data:
-                if self._state == CLOSED:
-                    return  # data after the closing handshake
-                self._hold = True
-                try:
-                    if not await self._on_frames(reader.feed(data), nursery):
-                        return
-                finally:
-                    self._hold = False
-                    self._flush_out()
-            data = await self._socket.receive()
-            if not data:
+        events: list[Any] | None = reader.feed(data) if data else []
+        try:
+            while events is not None:
+                if events:
+                    self._hold = True
+                    try:
+                        if not await self._on_frames(events, nursery):
+                            return
+                    finally:
+                        self._hold = False
+                        self._flush_out()
+                events = await self._next_events(reader)
+        finally:
+            self.server.poller.forget(self._socket.fd)
+
+    async def _next_events(self, reader: FrameReader) -> list[Any] | None:
+        """The events of the next input the reader task must handle; None at the end of the input.
+
+        A plain TCP socket is handed to the poller while the reader waits: what needs no
+        waiting is handled there (:meth:`on_readable`) and this returns only with the rest.
+        """
+        fd = self._socket.fd
+        if fd >= 0 and self.server.poller.arm(fd, self):
+            self._parked = trio.lowlevel.current_task()
+            rest: list[Any] | None = await trio.lowlevel.wait_task_rescheduled(self._unpark)
+            return rest
+        data = await self._socket.receive()
+        if not data or self._state == CLOSED:
+            return None  # closed, or data after the closing handshake
+        return reader.feed(data)
+
+    def _unpark(self, _: Any) -> trio.lowlevel.Abort:
+        """The waiting reader is cancelled (close timeout, shutdown): it takes its socket back."""
+        self._parked = None
+        self.server.poller.pause(self._socket.fd)
+        return trio.lowlevel.Abort.SUCCEEDED
+
+    def on_readable(self) -> None:
+        """The poller saw input while the reader task waits: handle here all that needs no waiting.
+
+        The reader task is woken with the events from the first one that needs it (a request
+        waiting for a slot, the peer's close, refused input), with None at the end of the
+        input, or with what went wrong.
+        """
+        task, reader = self._parked, self._reader
+        if task is None or reader is None:
+            return
+        data = self._socket.read_now()
+        if data is None:
+            return  # nothing there after all
+        rest: list[Any] | None = None
+        if data and self._state != CLOSED:
+            events = reader.feed(data)
+            self._hold = True
+            try:
+                done = self._handle_now(events, 0)
+            except Exception as exc:
+                self._wake(task, outcome.Error(exc))
                 return
+            finally:
+                self._hold = False
+                self._flush_out()
+            if done == len(events):
+                return
+            rest = events[done:]
+        self._wake(task, outcome.Value(rest))
+
+    def _wake(self, task: trio.lowlevel.Task, result: outcome.Outcome[list[Any] | None]) -> None:
+        self._parked = None
+        self.server.poller.pause(self._socket.fd)
+        trio.lowlevel.reschedule(task, result)
 
     async def _on_frames(self, events: list[Any], nursery: trio.Nursery) -> bool:
         """Handle the frames of one receive; False when the connection is done reading."""
-        for event in events:
-            if type(event) is str:
-                if not self._closing:
-                    await self._on_message(event, nursery)
-                continue
-            kind = event[0]
-            if kind == frames.PONG:
-                self.unanswered_pings = 0
-            elif kind == frames.PING:
-                self._send_control(pong_frame(event[1]))
-            elif kind == frames.CLOSE:
-                code = event[1]
-                if self._state == OPEN:  # the peer started the closing handshake: answer it
-                    self._state = REMOTE_CLOSING
-                    self._send_control(close_frame(code, event[2]), closing=True)
-                else:
-                    self._state = CLOSED
-                if code not in (NORMAL, GOING_AWAY, 1005):
-                    self.close_code = self.close_code or code
-                return False
-            else:
-                # Input we refuse: a malformed frame (1002), text that is not UTF-8 (1007),
-                # a binary frame (1003) or a message too big (1009). Fail the connection.
-                if kind == frames.FAIL:
-                    code, reason = event[1], event[2]
-                elif kind == frames.BINARY:
-                    code, reason = UNSUPPORTED_DATA, "binary frames are not supported; send JSON text"
-                else:
-                    code, reason = TOO_BIG, event[1]
-                self.close(code, reason, discard=True)
-                return False
+        index = self._handle_now(events, 0)
+        while index < len(events):
+            event = events[index]
+            if type(event) is not Prepared:
+                return self._on_end(event)
+            # A request waiting for a free slot: what is answered so far goes now, and nothing
+            # more is read until it has one.
+            self._flush_out()
+            slots = self._slots
+            assert slots is not None
+            await slots.acquire()
+            nursery.start_soon(self._run, event, slots)
+            index = self._handle_now(events, index + 1)
         return True
 
-    async def _on_message(self, text: str, nursery: trio.Nursery) -> None:
+    def _handle_now(self, events: list[Any], start: int) -> int:
+        """Handle ``events`` from ``start`` on up to the first that needs the reader task; its index.
+
+        A request that must wait for a request slot replaces its text in ``events`` with its
+        :class:`Prepared` form (it is checked and counted once). ``len(events)``: all handled.
+        """
+        for index in range(start, len(events)):
+            event = events[index]
+            kind = type(event)
+            if kind is str:
+                if not self._closing:
+                    waiting = self._on_message(event)
+                    if waiting is not None:
+                        events[index] = waiting
+                        return index
+            elif kind is Prepared:
+                return index
+            elif event[0] == frames.PONG:
+                self.unanswered_pings = 0
+            elif event[0] == frames.PING:
+                self._send_control(pong_frame(event[1]))
+            else:
+                return index
+        return len(events)
+
+    def _on_end(self, event: tuple[Any, ...]) -> bool:
+        """The peer's close or input we refuse: the last event the connection reads (returns False)."""
+        kind = event[0]
+        if kind == frames.CLOSE:
+            code = event[1]
+            if self._state == OPEN:  # the peer started the closing handshake: answer it
+                self._state = REMOTE_CLOSING
+                self._send_control(close_frame(code, event[2]), closing=True)
+            else:
+                self._state = CLOSED
+            if code not in (NORMAL, GOING_AWAY, 1005):
+                self.close_code = self.close_code or code
+            return False
+        # Input we refuse: a malformed frame (1002), text that is not UTF-8 (1007),
+        # a binary frame (1003) or a message too big (1009). Fail the connection.
+        if kind == frames.FAIL:
+            code, reason = event[1], event[2]
+        elif kind == frames.BINARY:
+            code, reason = UNSUPPORTED_DATA, "binary frames are not supported; send JSON text"
+        else:
+            code, reason = TOO_BIG, event[1]
+        self.close(code, reason, discard=True)
+        return False
+
+    def _on_message(self, text: str) -> Prepared | None:
+        """Answer one message, or start its request task; the request itself when it must wait for a slot."""
         server = self.server
         prepared = server.dispatcher.prepare(self, text)
         calls = prepared.calls
         if not calls:
             self.send_text(prepared.answer)
-            return
+            return None
         if not prepared.batch and calls[0].method.inline:
-            self.send_text(await server.dispatcher.run(calls[0]))
-            return
+            self.send_text(server.dispatcher.run_now(calls[0]))
+            return None
         slots = self._slots
         if slots is None:
             slots = self._slots = trio.Semaphore(server.config.server.max_concurrent_requests)
         if not slots.value:
-            self._flush_out()  # about to wait for a free slot: what is answered so far goes now
-        await slots.acquire()
-        nursery.start_soon(self._run, prepared, slots)
+            return prepared
+        slots.acquire_nowait()
+        assert self._nursery is not None  # set for as long as the connection serves
+        self._nursery.start_soon(self._run, prepared, slots)
+        return None
 
     async def _run(self, prepared: Prepared, slots: trio.Semaphore) -> None:
         try:

@@ -7,7 +7,8 @@ On this service's request/answer hot path two system calls per message are avoid
   and the caller queues only the rest;
 - reading: ``stream.receive_some`` tries the read first, and right after an answer
   the next request is nearly never there yet (a failed ``recv`` per message);
-  :meth:`DirectSocket.receive` waits for readability first, then reads once.
+  :meth:`DirectSocket.receive` waits for readability first, then reads once, and
+  :meth:`DirectSocket.read_now` reads a socket the poller (poller.py) saw ready.
 
 The stream stays the owner of the socket: trio made the descriptor non-blocking,
 closing goes through the stream, and :meth:`detach` must come before it so a
@@ -41,6 +42,21 @@ class DirectSocket:
             return os.write(self._fd, data)
         except OSError:  # BlockingIOError and InterruptedError included
             return 0
+
+    @property
+    def fd(self) -> int:
+        """The descriptor (-1: none to use, for TLS and once detached)."""
+        return self._fd
+
+    def read_now(self) -> bytes | None:
+        """What the peer sent, without waiting: None when nothing is there after all, b"" when it
+        closed (or the connection broke)."""
+        try:
+            return os.read(self._fd, RECEIVE_BYTES)
+        except (BlockingIOError, InterruptedError):
+            return None
+        except OSError:
+            return b""
 
     async def receive(self) -> bytes:
         """The next bytes from the peer; b"" when it closed (or the connection broke)."""

@@ -123,6 +123,22 @@ class Dispatcher:
         """Run a prepared call's handler; its response text (None for a notification)."""
         return await self._run(call)
 
+    def run_now(self, call: Call) -> str | None:
+        """Run an ``inline`` call's handler to its end right here, outside any task of its own.
+
+        Inline handlers answer from memory and never await (a test checks every one); one that
+        suspended anyway is stopped and answered with an internal error, never left half-run.
+        """
+        coro = self._run(call)
+        try:
+            coro.send(None)
+        except StopIteration as done:
+            answer: str | None = done.value
+            return answer
+        coro.close()
+        log.error("inline handler suspended", extra={"request_id": call.ctx.request_id, "method": call.method.name})
+        return self._error(call.id, p.internal_error(call.ctx.request_id), call.method.name, call.started)
+
     # ------------------------------------------------------------ internal
 
     def _error(self, id_: Any, error: dict[str, Any], method: str, started: float) -> str | None:

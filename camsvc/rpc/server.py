@@ -21,6 +21,7 @@ from ..monitors.actor import Monitors
 from ..services import Services
 from .connection import Connection
 from .dispatch import Dispatcher
+from .poller import Poller
 from .stats import RpcStats
 from .subscriptions import DEFAULT_TOPICS, SubscriptionHub
 from .table import MethodTable
@@ -54,6 +55,8 @@ class RpcServer:
         self.hub = SubscriptionHub(services.registry.resolve)
         self.default_topics: tuple[str, ...] = DEFAULT_TOPICS
         self.connections: dict[str, Connection] = {}
+        #: the input of every idle plain-TCP connection (poller.py)
+        self.poller = Poller()
         self.bound_port: int | None = None
         self._ids = itertools.count(1)
         self._ssl = _ssl_context(self.config)
@@ -120,6 +123,7 @@ class RpcServer:
         try:
             async with trio.open_nursery() as nursery:
                 await nursery.start(self.hub.run_flusher)
+                await nursery.start(self.poller.run)
                 nursery.start_soon(self._keepalive)
                 await nursery.start(partial(trio.serve_listeners, self._handle, listeners))
                 log.info(

@@ -226,6 +226,9 @@ class GatedDispatcher:
             await self.release.wait()
         return await self.inner.run(call)
 
+    def run_now(self, call: Any) -> Any:
+        return self.inner.run_now(call)
+
 
 async def test_answers_held_for_one_write_leave_when_the_reader_waits_for_a_slot(tmp_path: Path) -> None:
     """A reader that must wait for a request slot first sends what it has answered so far."""
