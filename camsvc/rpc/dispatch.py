@@ -82,7 +82,8 @@ class Dispatcher:
         self.table = table
         self.services = services
         self.stats = stats
-        self._checkers = {m.name: ParamChecker(m) for m in table}
+        #: name → the method and its compiled param checks (one lookup per request)
+        self._methods = {m.name: (m, ParamChecker(m)) for m in table}
         self._counter = itertools.count(1)
 
     # ------------------------------------------------------------- public
@@ -152,7 +153,7 @@ class Dispatcher:
         if not isinstance(message, dict):
             return self._error(None, p.error_object(p.INVALID_REQUEST, {"reason": "not_an_object"}), UNKNOWN_METHOD, started), None
         id_ = message.get("id", _NO_ID)
-        if id_ is not _NO_ID and not p.valid_id(id_):
+        if id_ is not _NO_ID and type(id_) is not int and not p.valid_id(id_):
             return self._error(None, p.error_object(p.INVALID_REQUEST, {"reason": "invalid_id"}), UNKNOWN_METHOD, started), None
         # Envelope errors are answered even without an id (the message is not a valid notification).
         reply_id = None if id_ is _NO_ID else id_
@@ -175,13 +176,14 @@ class Dispatcher:
         wait = peer.take_token()
         if wait > 0:
             return self._error(id_, p.map_error(errors.RateLimited(int(wait * 1000) + 1)), name if self.table.get(name) else UNKNOWN_METHOD, started), None
-        method = self.table.get(name)
-        if method is None:
+        entry = self._methods.get(name)
+        if entry is None:
             error = p.error_object(p.METHOD_NOT_FOUND, {"reason": "method_not_found", "method": name})
             return self._error(id_, error, UNKNOWN_METHOD, started), None
+        method, checker = entry
         try:
             params = self._authorize(peer, method, raw_params)
-            checked = self._checkers[name](params)
+            checked = checker(params)
         except errors.CamsvcError as exc:
             return self._error(id_, p.map_error(exc), name, started), None
         request_id = f"{peer.id}.{next(self._counter)}"
