@@ -130,12 +130,13 @@ class Dispatcher:
         Inline handlers answer from memory and never await (a test checks every one); one that
         suspended anyway is stopped and answered with an internal error, never left half-run.
         """
-        coro = self._run(call)
+        coro = call.method.handler(call.ctx, call.params)
         try:
             coro.send(None)
         except StopIteration as done:
-            answer: str | None = done.value
-            return answer
+            return self._answer(call, done.value)
+        except Exception as exc:
+            return self._failed(call, exc)
         coro.close()
         log.error("inline handler suspended", extra={"request_id": call.ctx.request_id, "method": call.method.name})
         return self._error(call.id, p.internal_error(call.ctx.request_id), call.method.name, call.started)
@@ -210,19 +211,28 @@ class Dispatcher:
         return params
 
     async def _run(self, call: Call) -> str | None:
-        method = call.method
         try:
-            result = await method.handler(call.ctx, call.params)
+            result = await call.method.handler(call.ctx, call.params)
+        except Exception as exc:
+            return self._failed(call, exc)
+        return self._answer(call, result)
+
+    def _answer(self, call: Call, result: Any) -> str | None:
+        try:
             text = None if call.id is _NO_ID else p.response_text(call.id, result)
-        except errors.CamsvcError as exc:
+        except Exception as exc:  # a result that is not JSON (NaN, a stray object): a bug, answered as one
+            return self._failed(call, exc)
+        self.stats.record(call.method.name, 0, time.monotonic() - call.started)
+        return text
+
+    def _failed(self, call: Call, exc: Exception) -> str | None:
+        method = call.method.name
+        if isinstance(exc, errors.CamsvcError):
             error = p.map_error(exc)
             if error["code"] == p.INTERNAL_ERROR:
-                log.error("domain error without a code", extra={"request_id": call.ctx.request_id, "method": method.name, "error": repr(exc)})
+                log.error("domain error without a code", extra={"request_id": call.ctx.request_id, "method": method, "error": repr(exc)})
                 error["data"]["request_id"] = call.ctx.request_id
-            return self._error(call.id, error, method.name, call.started)
-        except Exception:
-            # Never a traceback on the wire: the client gets the id under which it was logged.
-            log.exception("handler failed", extra={"request_id": call.ctx.request_id, "method": method.name})
-            return self._error(call.id, p.internal_error(call.ctx.request_id), method.name, call.started)
-        self.stats.record(method.name, 0, time.monotonic() - call.started)
-        return text
+            return self._error(call.id, error, method, call.started)
+        # Never a traceback on the wire: the client gets the id under which it was logged.
+        log.error("handler failed", exc_info=exc, extra={"request_id": call.ctx.request_id, "method": method})
+        return self._error(call.id, p.internal_error(call.ctx.request_id), method, call.started)

@@ -12,7 +12,7 @@ raise :mod:`camsvc.errors` exceptions; the dispatcher maps those to error codes.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -99,7 +99,8 @@ class CallContext:
     request_id: str = ""
 
 
-Handler = Callable[[CallContext, dict[str, Any]], Awaitable[Any]]
+#: ``async def``: a coroutine function (inline handlers are driven without a task: Dispatcher.run_now)
+Handler = Callable[[CallContext, dict[str, Any]], Coroutine[Any, Any, Any]]
 
 
 @attrs.frozen

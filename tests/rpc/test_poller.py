@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import ast
 import inspect
+import json
+import math
 import textwrap
 import types
 from pathlib import Path
 from typing import Any
 
 from camsvc.app import Service
+from camsvc.errors import NotFound
 from camsvc.rpc.dispatch import Dispatcher
 from camsvc.rpc.stats import RpcStats
 from camsvc.rpc.table import Method, MethodTable
@@ -33,6 +36,20 @@ def _suspend() -> Any:
     yield "suspended"
 
 
+class _Peer:
+    id, identity, address, host = "p", None, "127.0.0.1", None
+
+    def take_token(self) -> float:
+        return 0.0
+
+
+def _run_now(service: Service, handler: Any, method: str = "m") -> Any:
+    dispatcher = Dispatcher(MethodTable([Method(method, handler, None, "test", inline=True)]), service.services, RpcStats())
+    prepared = dispatcher.prepare(_Peer(), f'{{"jsonrpc":"2.0","id":7,"method":"{method}"}}')  # type: ignore[arg-type]
+    answer = dispatcher.run_now(prepared.calls[0])
+    return json.loads(answer) if answer is not None else None
+
+
 async def test_an_inline_handler_that_suspends_is_stopped_with_an_internal_error(service: Service) -> None:
     finished: list[bool] = []
 
@@ -43,19 +60,29 @@ async def test_an_inline_handler_that_suspends_is_stopped_with_an_internal_error
         finally:
             finished.append(True)
 
-    table = MethodTable([Method("bad", bad, None, "suspends", inline=True)])
-    dispatcher = Dispatcher(table, service.services, RpcStats())
-
-    class Peer:
-        id, identity, address, host = "p", None, "127.0.0.1", None
-
-        def take_token(self) -> float:
-            return 0.0
-
-    prepared = dispatcher.prepare(Peer(), '{"jsonrpc":"2.0","id":7,"method":"bad"}')  # type: ignore[arg-type]
-    answer = dispatcher.run_now(prepared.calls[0])
-    assert answer is not None and '"id":7' in answer and '"code":-32603' in answer
+    answer = _run_now(service, bad)
+    assert answer["id"] == 7 and answer["error"]["code"] == -32603 and answer["error"]["data"]["request_id"]
     assert finished == [True]  # closed, not left half-run
+
+
+async def test_inline_handlers_run_now_answer_as_run_does(service: Service) -> None:
+    async def ok(ctx: Any, params: dict[str, Any]) -> dict[str, int]:
+        return {"n": 1}
+
+    async def not_found(ctx: Any, params: dict[str, Any]) -> None:
+        raise NotFound("camera", "camera9")
+
+    async def broken(ctx: Any, params: dict[str, Any]) -> None:
+        raise ZeroDivisionError
+
+    async def not_json(ctx: Any, params: dict[str, Any]) -> float:
+        return math.nan
+
+    assert _run_now(service, ok) == {"jsonrpc": "2.0", "id": 7, "result": {"n": 1}}
+    assert _run_now(service, not_found)["error"]["code"] == -32010
+    for handler in (broken, not_json):
+        error = _run_now(service, handler)["error"]
+        assert error["code"] == -32603 and error["data"]["reason"] == "internal_error"
 
 
 async def test_connections_leave_the_poller_when_they_close(tmp_path: Path) -> None:
