@@ -16,6 +16,7 @@ from __future__ import annotations
 import itertools
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import attrs
@@ -69,11 +70,12 @@ class Prepared:
     answer: str | None = None
     calls: list[Call] = attrs.Factory(list)
     batch: bool = False
-    early: list[str] = attrs.Factory(list)
+    #: a batch's list; a single request's shared empty tuple (one list less per request)
+    early: Sequence[str] = ()
 
     def assemble(self, results: list[str | None]) -> str | None:
         """The batch's answer array (None when every element was a notification)."""
-        parts = self.early + [r for r in results if r is not None]
+        parts = [*self.early, *(r for r in results if r is not None)]
         return "[" + ",".join(parts) + "]" if parts else None
 
 
@@ -107,11 +109,12 @@ class Dispatcher:
                 self.stats.record(UNKNOWN_METHOD, p.INVALID_REQUEST, 0.0)
                 error = p.error_object(p.INVALID_REQUEST, {"reason": "empty_batch"})
                 return Prepared(p.encode(p.error_response(None, error)))
-            prepared = Prepared(batch=True)
+            early: list[str] = []
+            prepared = Prepared(batch=True, early=early)
             for item in message:
                 answer, call = self._prepare_one(peer, item)
                 if answer is not None:
-                    prepared.early.append(answer)
+                    early.append(answer)
                 if call is not None:
                     prepared.calls.append(call)
             if not prepared.calls:
@@ -188,7 +191,7 @@ class Dispatcher:
         except errors.CamsvcError as exc:
             return self._error(id_, p.map_error(exc), name, started), None
         request_id = f"{peer.id}.{next(self._counter)}"
-        ctx = CallContext(self.services, peer.identity, peer.host, connection=peer, request_id=request_id)
+        ctx = CallContext(self.services, peer.identity, peer.host, peer, request_id)  # positional: faster
         return None, Call(method, id_, checked, ctx, started)
 
     def _authorize(self, peer: Peer, method: Method, params: dict[str, Any]) -> dict[str, Any]:
