@@ -481,25 +481,30 @@ class Connection:
         task, reader = self._parked, self._reader
         if task is None or reader is None:
             return
+        try:
+            rest = self._input_now(reader)
+        except Exception as exc:  # a bug: it fails this connection (in its own task), not the poller
+            self._wake(task, outcome.Error(exc))
+            return
+        if rest is None or rest:
+            self._wake(task, outcome.Value(rest))
+
+    def _input_now(self, reader: FrameReader) -> list[Any] | None:
+        """Read and handle what needs no waiting; the events the reader task must continue with
+        ([] when none: the reader sleeps on), None at the end of the input."""
         data = self._socket.read_now()
         if data is None:
-            return  # nothing there after all
-        rest: list[Any] | None = None
-        if data and self._state != CLOSED:
-            events = reader.feed(data)
-            self._hold = True
-            try:
-                done = self._handle_now(events, 0)
-            except Exception as exc:
-                self._wake(task, outcome.Error(exc))
-                return
-            finally:
-                self._hold = False
-                self._flush_out()
-            if done == len(events):
-                return
-            rest = events[done:]
-        self._wake(task, outcome.Value(rest))
+            return []  # nothing there after all
+        if not data or self._state == CLOSED:
+            return None  # closed, or data after the closing handshake
+        events = reader.feed(data)
+        self._hold = True
+        try:
+            done = self._handle_now(events, 0)
+        finally:
+            self._hold = False
+            self._flush_out()
+        return events[done:]
 
     def _wake(self, task: trio.lowlevel.Task, result: outcome.Outcome[list[Any] | None]) -> None:
         self._parked = None

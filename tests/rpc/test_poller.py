@@ -11,6 +11,11 @@ import types
 from pathlib import Path
 from typing import Any
 
+import pytest
+import trio
+from wsproto import ConnectionType, WSConnection
+from wsproto.events import Request
+
 from camsvc.app import Service
 from camsvc.errors import NotFound
 from camsvc.rpc.dispatch import Dispatcher
@@ -85,13 +90,41 @@ async def test_inline_handlers_run_now_answer_as_run_does(service: Service) -> N
         assert error["code"] == -32603 and error["data"]["reason"] == "internal_error"
 
 
-async def test_connections_leave_the_poller_when_they_close(tmp_path: Path) -> None:
+async def test_connections_leave_the_poller_however_they_end(tmp_path: Path) -> None:
+    """A normal close, input the server refuses (1003) and a peer that just disconnects."""
     async with running_service(tmp_path) as svc:
         rpc = svc.extras["rpc"]
-        async with rpc_client(ws_url(svc)) as a, rpc_client(ws_url(svc)) as b:
+        async with rpc_client(ws_url(svc)) as a, rpc_client(ws_url(svc)) as b, rpc_client(ws_url(svc)) as c:
             for _ in range(3):
                 assert await a.call("ping") == "pong" and await b.call("ping") == "pong"
-            assert len(rpc.poller) == 2
+            assert await c.call("ping") == "pong"
+            assert len(rpc.poller) == 3
+            await b.send(b"binary")
+            assert (await b.wait_closed()).code == 1003
+            stream = await trio.open_tcp_stream("127.0.0.1", rpc.bound_port)
+            client = WSConnection(ConnectionType.CLIENT)
+            await stream.send_all(client.send(Request(host="127.0.0.1", target="/ws")))
+            await stream.receive_some(4096)  # the 101
+            await apoll(lambda: len(rpc.connections) == 3, what="raw client admitted")
+            await stream.aclose()
+            assert await a.call("ping") == "pong"
         await apoll(lambda: not rpc.connections, what="connections gone")
         assert len(rpc.poller) == 0
 
+
+async def test_a_failure_while_the_poller_handles_input_fails_that_connection_only(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rpc = service.extras["rpc"]
+    prepare = rpc.dispatcher.prepare
+
+    def failing(peer: Any, text: str) -> Any:
+        if "boom" in text:
+            raise RuntimeError("a bug")
+        return prepare(peer, text)
+
+    monkeypatch.setattr(rpc.dispatcher, "prepare", failing)
+    async with rpc_client(ws_url(service)) as ok, rpc_client(ws_url(service)) as bad:
+        await bad.send('{"jsonrpc":"2.0","id":1,"method":"boom"}')
+        await bad.wait_closed()
+        assert await ok.call("ping") == "pong"
