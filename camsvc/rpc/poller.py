@@ -43,37 +43,47 @@ class Poller:
     def __init__(self) -> None:
         self._epoll: select.epoll | None = None
         self._watchers: dict[int, Watcher] = {}
-        #: registered descriptors not watched right now (their reader task has the socket)
+        #: descriptors known but not registered right now (their reader task has the socket)
         self._paused: set[int] = set()
 
     def __len__(self) -> int:
-        """Descriptors registered (armed or paused)."""
+        """Descriptors known (watched or paused)."""
         return len(self._watchers)
 
     def arm(self, fd: int, watcher: Watcher) -> bool:
-        """Watch ``fd`` for ``watcher`` until :meth:`pause`; False when the poller is not running."""
+        """Watch ``fd`` for ``watcher`` until :meth:`pause`; False when the poller cannot (not running)."""
         epoll = self._epoll
         if epoll is None:
             return False
-        if fd in self._paused:
+        if fd not in self._watchers or fd in self._paused:
+            try:
+                epoll.register(fd, select.EPOLLIN)
+            except OSError:  # the kernel refused (out of memory...): the caller waits on its socket itself
+                return False
             self._paused.discard(fd)
-            epoll.modify(fd, select.EPOLLIN)
-        elif fd not in self._watchers:
-            epoll.register(fd, select.EPOLLIN)
         self._watchers[fd] = watcher
         return True
 
     def pause(self, fd: int) -> None:
-        """Stop reporting ``fd`` (its reader task reads it itself) without unregistering it."""
-        if self._epoll is not None and fd in self._watchers and fd not in self._paused:
+        """Stop reporting ``fd`` while its reader task reads it itself.
+
+        Unregistered, not just given an empty event mask: epoll reports a hang-up or an
+        error whatever the mask, and would report it on every pass until the task came back.
+        """
+        if fd in self._watchers and fd not in self._paused:
             self._paused.add(fd)
-            self._epoll.modify(fd, 0)
+            self._unregister(fd)
 
     def forget(self, fd: int) -> None:
         """Drop ``fd`` for good (before its socket is closed)."""
         if self._watchers.pop(fd, None) is None:
             return
-        self._paused.discard(fd)
+        if fd in self._paused:
+            self._paused.discard(fd)
+        else:
+            self._unregister(fd)
+
+    def _unregister(self, fd: int) -> None:
         if self._epoll is not None:
             try:
                 self._epoll.unregister(fd)

@@ -217,12 +217,15 @@ class GatedDispatcher:
     def __init__(self, inner: Any) -> None:
         self.inner = inner
         self.release = trio.Event()
+        #: list_snapshots calls waiting for ``release``
+        self.waiting = 0
 
     def prepare(self, peer: Any, text: str) -> Any:
         return self.inner.prepare(peer, text)
 
     async def run(self, call: Any) -> Any:
         if call.method.name == "list_snapshots":
+            self.waiting += 1
             await self.release.wait()
         return await self.inner.run(call)
 

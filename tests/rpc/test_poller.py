@@ -6,6 +6,8 @@ import ast
 import inspect
 import json
 import math
+import socket
+import struct
 import textwrap
 import types
 from pathlib import Path
@@ -18,10 +20,12 @@ from wsproto.events import Request
 
 from camsvc.app import Service
 from camsvc.errors import NotFound
+from camsvc.rpc.connection import Connection
 from camsvc.rpc.dispatch import Dispatcher
 from camsvc.rpc.stats import RpcStats
 from camsvc.rpc.table import Method, MethodTable
-from tests.rpc_client import apoll, rpc_client, running_service, ws_url
+from tests.rpc.test_frames import GatedDispatcher, client_frame
+from tests.rpc_client import apoll, rpc_client, running_service, token_for, ws_url
 
 
 def _awaits(function: Any) -> list[str]:
@@ -128,3 +132,40 @@ async def test_a_failure_while_the_poller_handles_input_fails_that_connection_on
         await bad.send('{"jsonrpc":"2.0","id":1,"method":"boom"}')
         await bad.wait_closed()
         assert await ok.call("ping") == "pong"
+
+
+async def test_a_peer_hanging_up_while_its_reader_has_the_socket_is_not_polled_meanwhile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """epoll reports a hang-up whatever the event mask: a paused socket must be out of it, or every pass sees it."""
+    calls: list[int] = []
+    on_readable = Connection.on_readable
+
+    def counted(self: Connection) -> None:
+        calls.append(1)
+        on_readable(self)
+
+    monkeypatch.setattr(Connection, "on_readable", counted)
+    async with running_service(tmp_path, server={"max_concurrent_requests": 1}) as svc:
+        rpc = svc.extras["rpc"]
+        gate = GatedDispatcher(rpc.dispatcher)
+        rpc.dispatcher = gate
+        stream = await trio.open_tcp_stream("127.0.0.1", rpc.bound_port)
+        client = WSConnection(ConnectionType.CLIENT)
+        await stream.send_all(client.send(Request(host="127.0.0.1", target="/ws")))
+        await stream.receive_some(4096)  # the 101
+        token = token_for(svc, "viewer")
+        auth = json.dumps({"jsonrpc": "2.0", "id": 0, "method": "authenticate", "params": {"auth_token": token}})
+        slow = '{"jsonrpc":"2.0","id":1,"method":"list_snapshots"}'
+        # the second request waits for the only slot: the reader task has the socket
+        await stream.send_all(client_frame(1, auth.encode()) + client_frame(1, slow.encode()) * 2)
+        await apoll(lambda: len(rpc.poller) == 1 and gate.waiting, what="reader waiting for a slot")
+        stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        await stream.aclose()  # a reset
+        calls.clear()
+        for _ in range(100):  # scheduler passes, each with an I/O poll
+            await trio.lowlevel.checkpoint()
+        assert len(calls) <= 1
+        gate.release.set()
+        await apoll(lambda: not rpc.connections, what="connection gone")
+        assert len(rpc.poller) == 0
