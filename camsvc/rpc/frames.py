@@ -41,11 +41,15 @@ _OPCODES = frozenset((0x0, 0x1, 0x2, 0x8, 0x9, 0xA))
 _utf8_decoder = codecs.getincrementaldecoder("utf-8")
 
 
+#: the 2-byte headers of short text frames, by payload length (most answers are short)
+_SHORT_TEXT_HEADERS = tuple(bytes((0x81, n)) for n in range(126))
+
+
 def text_frame(payload: bytes) -> bytes:
     """An unmasked, final text frame."""
     n = len(payload)
     if n < 126:
-        return bytes((0x81, n)) + payload
+        return _SHORT_TEXT_HEADERS[n] + payload
     if n < 65536:
         return struct.pack("!BBH", 0x81, 126, n) + payload
     return struct.pack("!BBQ", 0x81, 127, n) + payload
