@@ -7,8 +7,8 @@ check comes before the handler, every (method, role) cell of the matrix answers
 -32001/-32002 the same way whatever the room behind the method does.
 
 :meth:`Dispatcher.prepare` does everything up to the handler synchronously, so the
-connection can decide whether to run the handler on its reader task (``inline``
-methods) or in a task of its own.
+connection can decide whether to run the handler where the message was read
+(``inline`` methods, :meth:`Dispatcher.run_now`) or in a task of its own.
 """
 
 from __future__ import annotations

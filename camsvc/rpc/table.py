@@ -115,8 +115,9 @@ class Method:
     result: dict[str, Any] = attrs.field(factory=dict)
     #: the room's short name, grouping methods in docs
     group: str = ""
-    #: the handler answers from memory and never waits on I/O: the server may run it on the
-    #: connection's reader task instead of spawning a task for it (dispatch fast path)
+    #: the handler answers from memory and never awaits: the server runs it to its end where the
+    #: message was read, in one step and outside any task of its own (Dispatcher.run_now; a test
+    #: checks that no inline handler awaits)
     inline: bool = False
 
 
