@@ -12,7 +12,9 @@ from __future__ import annotations
 import itertools
 import logging
 import ssl
+from collections.abc import Coroutine
 from functools import partial
+from typing import Any
 
 import trio
 
@@ -72,18 +74,18 @@ class RpcServer:
         self.stats.total_connections += 1
         return True
 
-    async def _handle(self, stream: trio.abc.Stream) -> None:
+    def release(self, conn: Connection) -> None:
+        """Forget a connection that has ended (admitted or not)."""
+        if self.connections.pop(conn.id, None) is not None:
+            self.hub.drop(conn)
+            self.stats.active_connections = len(self.connections)
+
+    def _handle(self, stream: trio.abc.Stream) -> Coroutine[Any, Any, None]:
+        """The listener's handler: a plain function returning the connection's own ``serve``, so an
+        idle connection's task holds no coroutine frame of the server's (serve logs its failure)."""
         if self._ssl is not None:
             stream = trio.SSLStream(stream, self._ssl, server_side=True, https_compatible=True)
-        conn = Connection(self, stream, f"c{next(self._ids)}")
-        try:
-            await conn.serve()
-        except Exception:  # one connection's failure must never take the server down
-            log.exception("connection failed", extra={"connection": conn.id})
-        finally:
-            if self.connections.pop(conn.id, None) is not None:
-                self.hub.drop(conn)
-                self.stats.active_connections = len(self.connections)
+        return Connection(self, stream, f"c{next(self._ids)}").serve()
 
     def clients(self) -> list[Connection]:
         return list(self.connections.values())
