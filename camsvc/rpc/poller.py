@@ -105,6 +105,8 @@ class Poller:
                         watcher.on_readable()
                         if time.perf_counter() > until:
                             break
+                # a connection that has ended is not kept alive until the next pass
+                watcher = None
         finally:
             self._epoll = None
             watchers.clear()
