@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import gc
 import logging
 import signal
 import sqlite3
@@ -14,7 +13,7 @@ import trio
 
 from supervisor import StartError, SupervisorGaveUp
 
-from . import __version__, logs, sd_notify
+from . import __version__, gc_policy, logs, sd_notify
 from . import config as config_mod
 
 log = logging.getLogger("camsvc.cli")
@@ -46,17 +45,6 @@ def _load_config(arg: str | None) -> config_mod.Config | None:
         return None
 
 
-def _freeze_startup_heap() -> None:
-    """Keep what start-up built (modules, config, the tree) out of every later garbage collection.
-
-    It lives as long as the process, yet each full collection walked it all: ~37 ms with the
-    event loop held, every few seconds of churn (a /metrics scrape is enough). Collected first,
-    so no garbage is frozen with it.
-    """
-    gc.collect()
-    gc.freeze()
-
-
 async def _serve(service: object) -> None:
     from .app import Service
 
@@ -73,7 +61,8 @@ async def _serve(service: object) -> None:
 
         nursery.start_soon(stop_on_signal)
         await nursery.start(service.run)
-        _freeze_startup_heap()
+        # from here on the collector walks only what is younger than a settle period (gc_policy.py)
+        await nursery.start(gc_policy.GcPolicy().run)
         sd_notify.notify("READY=1")
         # The watchdog proves the event loop itself is alive; it returns at once without one.
         await nursery.start(sd_notify.run_watchdog)

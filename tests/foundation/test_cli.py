@@ -86,24 +86,3 @@ def test_sigterm_exits_zero_quickly_and_frees_ports(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
     assert port_is_free(http_port)
     assert port_is_free(ws_port)
-
-
-def test_the_startup_heap_is_frozen_out_of_later_collections() -> None:
-    import gc
-    import weakref
-
-    from camsvc.cli import _freeze_startup_heap
-
-    class Node:
-        me: object = None
-
-    garbage = Node()
-    garbage.me = garbage  # a cycle only the collector frees
-    gone = weakref.ref(garbage)
-    del garbage
-    try:
-        _freeze_startup_heap()
-        assert gc.get_freeze_count() > 1000  # every module and object built so far
-        assert gone() is None  # garbage is collected first, never frozen
-    finally:
-        gc.unfreeze()
