@@ -162,7 +162,7 @@ def serve(state: str, connections: int, baseline: bool) -> None:
     rpc.hub._send_chunk = timed_chunk
     method = Method("bench.control", control, None, "benchmark control (bench_rpc_scale only)", params=(Param("action", "string"),), inline=True)
     rpc.table.add(method)
-    rpc.dispatcher._checkers[method.name] = ParamChecker(method)
+    rpc.dispatcher._methods[method.name] = (method, ParamChecker(method))
 
     async def main() -> None:
         async with trio.open_nursery() as nursery:
