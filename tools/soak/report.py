@@ -10,6 +10,7 @@ import collections
 import json
 import os
 import sqlite3
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -126,12 +127,30 @@ def process_growth(samples: list[dict[str, float]], warmup: float) -> dict[str, 
         "rss_max_mb": round(max(s["rss"] for s in samples) / mb, 1),
         "rss_growth_pct": round(100 * (last["rss"] - base["rss"]) / base["rss"], 2),
         "rss_slope_mb_per_min_last_half": _slope_per_min(loaded[len(loaded) // 2 :], mb),
+        **_window_medians(loaded, mb),
         "fds_idle_before": int(samples[0]["fds"]),
         "fds_idle_after": int(samples[-1]["fds"]),
         "fds_max": int(max(s["fds"] for s in samples)),
         "fd_growth": int(samples[-1]["fds"] - samples[0]["fds"]),
         #: [seconds, MB, fds] per sample, to tell a plateau from a climb
         "series": [[round(s["t"]), round(s["rss"] / mb, 1), int(s["fds"])] for s in samples],
+    }
+
+
+def _window_medians(loaded: list[dict[str, float]], unit: float, windows: int = 6) -> dict[str, Any]:
+    """RSS medians over equal windows of the loaded time after warm-up, and the last one's growth over
+    the first: the periodic heap trim swings single samples by a few MB, a window's median does not."""
+    if len(loaded) < windows:
+        return {}
+    start, span = loaded[0]["t"], (loaded[-1]["t"] - loaded[0]["t"]) / windows or 1.0
+    buckets: list[list[float]] = [[] for _ in range(windows)]
+    for s in loaded:
+        buckets[min(int((s["t"] - start) / span), windows - 1)].append(s["rss"] / unit)
+    medians = [round(statistics.median(b), 1) for b in buckets if b]
+    return {
+        "rss_window_s": round(span),
+        "rss_window_medians_mb": medians,
+        "rss_growth_median_pct": round(100 * (medians[-1] - medians[0]) / medians[0], 2),
     }
 
 
@@ -207,7 +226,8 @@ def summary(report: dict[str, Any]) -> str:
     if p:
         lines.append(
             f"camsvc RSS: {p['rss_after_warmup_mb']} MB after {p['warmup_s']:g} s warm-up → {p['rss_end_mb']} MB "
-            f"({p['rss_growth_pct']:+.1f}%), max {p['rss_max_mb']} MB, "
+            f"({p['rss_growth_pct']:+.1f}%; window medians {p.get('rss_window_medians_mb')}: "
+            f"{p.get('rss_growth_median_pct', 0):+.1f}%), max {p['rss_max_mb']} MB, "
             f"{p['rss_slope_mb_per_min_last_half']} MB/min over the last half; fds idle {p['fds_idle_before']} → "
             f"{p['fds_idle_after']} (max {p['fds_max']} under load); {p['samples']} samples"
         )
