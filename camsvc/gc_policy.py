@@ -41,6 +41,8 @@ import logging
 
 import trio
 
+from .instruments import keep_installed
+
 log = logging.getLogger("camsvc.gc_policy")
 
 #: seconds between settle passes: a pass walks what was allocated in that time and still lives
@@ -93,9 +95,4 @@ class GcPolicy(trio.abc.Instrument):
         settle(2)
         now = trio.current_time()
         self._next_settle, self._next_thaw = now + self.settle_every, now + self.thaw_every
-        trio.lowlevel.add_instrument(self)
-        try:
-            task_status.started()
-            await trio.sleep_forever()
-        finally:
-            trio.lowlevel.remove_instrument(self)
+        await keep_installed(self, task_status=task_status)

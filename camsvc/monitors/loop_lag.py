@@ -18,6 +18,8 @@ import time
 
 import trio
 
+from ..instruments import keep_installed
+
 
 class _Window:
     """Per-second maxima of the last ``seconds`` seconds (one slot per second that had a batch)."""
@@ -91,9 +93,4 @@ class LoopLagMonitor(trio.abc.Instrument):
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Watch the loop while this task runs (the instrument goes with it)."""
         self._started = None
-        trio.lowlevel.add_instrument(self)
-        try:
-            task_status.started()
-            await trio.sleep_forever()
-        finally:
-            trio.lowlevel.remove_instrument(self)
+        await keep_installed(self, task_status=task_status)
