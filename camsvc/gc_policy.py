@@ -31,10 +31,8 @@ part of an unreachable cycle after it was frozen (an httpx request to MediaMTX a
 in flight is the common one: httpx's response and its stream refer to each other; a 200-client
 soak froze ~900 such objects a minute). The thaw reclaims those and logs how many it found.
 It runs when the frozen set has grown by :data:`GROWTH` since the last thaw (looked at every
-:data:`CHECK` seconds; CPython's own trigger for full passes is a quarter too, but of what was
-promoted rather than of net growth, which at 10,000 connections every keepalive would trip), and
-at least every :data:`THAW` seconds: late cycles never hold more than a quarter of the heap's
-tracked objects, nor live more than an hour. The thaw is the
+:data:`CHECK` seconds; it is CPython's own rule for its full passes, so garbage waits no longer
+than it would without the policy), and at least every :data:`THAW` seconds. The thaw is the
 one pass whose length grows with the heap, as every full pass did before; a steady service
 (connections held, requests answered) does not grow its frozen set, so it rarely thaws.
 """
