@@ -21,20 +21,17 @@ so counts it in the pass), never on a wake-up of its own: on this box a trio wak
 ~0.3 ms of CPU, and two a second were 0.1 % of a core for an idle service that has nothing to
 settle. No full collection runs between: besides walking everything, a full one empties
 CPython's free lists (about 2 ms to refill after busy moments), so it is kept for start-up and
-for the thaw: :func:`thaw` puts every object back in view for one full pass.
+for the thaw: every :data:`THAW` seconds :func:`thaw` puts every object back in view for one
+full pass.
 
 The trade-off: a frozen object is never examined by the collector again. Freed by reference
 counting, it still goes the moment its last reference does: that is how a closed connection
 goes (it holds no reference cycle; tests/rpc/test_connection_memory.py closes connections
 with the collector off and finds every object freed). What stays is an object that became
-part of an unreachable cycle after it was frozen (an httpx request to MediaMTX a settle caught
-in flight is the common one: httpx's response and its stream refer to each other; a 200-client
-soak froze ~900 such objects a minute). The thaw reclaims those and logs how many it found.
-It runs when the frozen set has grown by :data:`GROWTH` since the last thaw (looked at every
-:data:`CHECK` seconds; it is CPython's own rule for its full passes, so garbage waits no longer
-than it would without the policy), and at least every :data:`THAW` seconds. The thaw is the
-one pass whose length grows with the heap, as every full pass did before; a steady service
-(connections held, requests answered) does not grow its frozen set, so it rarely thaws.
+part of an unreachable cycle after it was frozen (say, the upgrade's wsproto objects of a
+connection a settle caught mid-handshake): the thaw reclaims those and logs how many it
+found. The thaw is the one pass whose length grows with the heap, as every full pass did
+before, but once an hour instead of every few seconds.
 """
 
 from __future__ import annotations
@@ -51,12 +48,8 @@ log = logging.getLogger("camsvc.gc_policy")
 #: seconds between settle passes: a pass walks what was allocated in that time and still lives
 #: (at 10,000 connections a keepalive pass re-creates ~8,000 objects a second)
 SETTLE = 0.5
-#: at most this many seconds between thaws (the one full pass over every object)
+#: seconds between thaws (the one full pass over every object)
 THAW = 3600.0
-#: a thaw is due once the frozen set grew by this share since the last one
-GROWTH = 0.25
-#: seconds between looks at the frozen set's size (counting it walks it: ~1 ms per 200,000 objects)
-CHECK = 10.0
 #: a threshold the collector's counters never reach
 NEVER = 2**30
 
@@ -78,46 +71,28 @@ def thaw() -> int:
 class GcPolicy(trio.abc.Instrument):
     """Settles (and thaws) at the start of scheduler passes, when one is due."""
 
-    def __init__(
-        self, settle_every: float = SETTLE, thaw_every: float = THAW, growth: float = GROWTH, check_every: float = CHECK
-    ) -> None:
+    def __init__(self, settle_every: float = SETTLE, thaw_every: float = THAW) -> None:
         self.settle_every = settle_every
         self.thaw_every = thaw_every
-        self.growth = growth
-        self.check_every = check_every
-        self._next_settle = self._next_thaw = self._next_check = 0.0
-        #: the frozen set's size that makes a thaw due
-        self._thaw_size = 0
-        self.thaws = 0
+        self._next_settle = self._next_thaw = 0.0
 
     def after_io_wait(self, timeout: float) -> None:
         now = trio.current_time()
         if now < self._next_settle:
             return
         self._next_settle = now + self.settle_every
-        if now >= self._next_check:
-            self._next_check = now + self.check_every
-            if gc.get_freeze_count() >= self._thaw_size:
-                self._next_thaw = now
         if now < self._next_thaw:
             settle()
             return
+        self._next_thaw = now + self.thaw_every
         found = thaw()
-        self._thawed(now)
         if found:
             log.info("garbage collector thaw found unreachable objects", extra={"unreachable": found})
-
-    def _thawed(self, now: float) -> None:
-        self.thaws += 1
-        self._next_thaw = now + self.thaw_every
-        self._thaw_size = int(gc.get_freeze_count() * (1 + self.growth)) + 1
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Apply the policy while this task runs; start it once start-up is complete (it freezes it first)."""
         gc.set_threshold(gc.get_threshold()[0], NEVER, NEVER)  # automatic passes: the youngest generation only
         settle(2)
         now = trio.current_time()
-        self._next_settle, self._next_check = now + self.settle_every, now + self.check_every
-        self._thawed(now)
-        self.thaws = 0
+        self._next_settle, self._next_thaw = now + self.settle_every, now + self.thaw_every
         await keep_installed(self, task_status=task_status)
