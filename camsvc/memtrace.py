@@ -1,39 +1,63 @@
-"""Opt-in memory tracing for leak hunts (``CAMSVC_TRACEMALLOC=<file>``; the soak's ``--trace-memory``).
+"""Opt-in memory tracing for leak hunts: tracemalloc growth and a census of what holds the memory.
+
+**Growth** (``CAMSVC_TRACEMALLOC=<file>``; the soak's ``--trace-memory``).
 
 A daemon thread takes a tracemalloc snapshot every ``CAMSVC_TRACEMALLOC_INTERVAL`` seconds (default 60)
 and appends to the file the allocation sites that grew most since the first snapshot, with the traced
 total beside the process's RSS: a site that keeps growing is a leak of ours; RSS growing while the traced
 total stays flat is the allocator (fragmentation), not Python objects. Off by default: tracing costs CPU
 and memory on every allocation.
+
+**Census** (``CAMSVC_MEMCENSUS=<file>``; the soak's ``--census``). Cheap enough to leave on for a whole
+soak: every ``CAMSVC_MEMCENSUS_INTERVAL`` seconds (default 60) one JSON line with RSS, pymalloc's block
+count, glibc's bytes in use and free (``mallinfo2``), SQLite's own heap, and the count of every
+GC-tracked type. It tells apart the three kinds of growth tracemalloc cannot: Python objects (blocks and
+type counts rise), C libraries (SQLite, glibc in-use rise with blocks flat), and fragmentation (only
+glibc's free bytes rise).
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import gc
+import json
 import linecache
 import os
+import sys
 import threading
 import time
 import tracemalloc
 from pathlib import Path
+from typing import Any
 
 ENV = "CAMSVC_TRACEMALLOC"
 INTERVAL_ENV = "CAMSVC_TRACEMALLOC_INTERVAL"
+CENSUS_ENV = "CAMSVC_MEMCENSUS"
+CENSUS_INTERVAL_ENV = "CAMSVC_MEMCENSUS_INTERVAL"
 TOP = 25
 FRAMES = 8
 
 
 def start_from_env() -> bool:
-    """Start tracing when the environment asks for it; True when it did."""
+    """Start tracing and/or the census when the environment asks for them; True when it did."""
+    started = False
     target = os.environ.get(ENV)
-    if not target:
-        return False
-    interval = float(os.environ.get(INTERVAL_ENV, "60"))
-    tracemalloc.start(FRAMES)
-    thread = threading.Thread(
-        target=_dump_forever, args=(Path(target), interval), name="memtrace", daemon=True
-    )
-    thread.start()
-    return True
+    if target:
+        tracemalloc.start(FRAMES)
+        interval = float(os.environ.get(INTERVAL_ENV, "60"))
+        threading.Thread(
+            target=_dump_forever, args=(Path(target), interval), name="memtrace", daemon=True
+        ).start()
+        started = True
+    target = os.environ.get(CENSUS_ENV)
+    if target:
+        interval = float(os.environ.get(CENSUS_INTERVAL_ENV, "60"))
+        threading.Thread(
+            target=_census_forever, args=(Path(target), interval), name="memcensus", daemon=True
+        ).start()
+        started = True
+    return started
 
 
 def _rss_mb() -> float:
@@ -64,3 +88,68 @@ def _dump_forever(target: Path, interval: float) -> None:
                 lines.extend(f"    {line}" for line in stat.traceback.format()[-2 * FRAMES :])
         with target.open("a") as out:
             out.write("\n".join(lines) + "\n")
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena",
+            "ordblks",
+            "smblks",
+            "hblks",
+            "hblkhd",
+            "usmblks",
+            "fsmblks",
+            "uordblks",
+            "fordblks",
+            "keepcost",
+        )
+    ]
+
+
+def _c_function(library: str | None, name: str, restype: Any) -> Any | None:
+    try:
+        function = getattr(ctypes.CDLL(library), name)
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = []
+    function.restype = restype
+    return function
+
+
+def census() -> dict[str, Any]:
+    """One sample: RSS, pymalloc blocks, glibc heap, SQLite heap, GC-tracked objects by type."""
+    import _sqlite3  # the extension links the SQLite library whose counter we read
+
+    mallinfo2 = _c_function(ctypes.util.find_library("c"), "mallinfo2", _MallInfo2)
+    sqlite_used = _c_function(_sqlite3.__file__, "sqlite3_memory_used", ctypes.c_int64)
+    sample: dict[str, Any] = {"rss_mb": round(_rss_mb(), 2), "pymalloc_blocks": sys.getallocatedblocks()}
+    if mallinfo2 is not None:
+        info = mallinfo2()
+        sample["malloc_in_use_mb"] = round(info.uordblks / 1e6, 2)
+        sample["malloc_free_mb"] = round(info.fordblks / 1e6, 2)
+        sample["malloc_mmapped_mb"] = round(info.hblkhd / 1e6, 2)
+    if sqlite_used is not None:
+        sample["sqlite_mb"] = round(sqlite_used() / 1e6, 3)
+    # frozen objects (camsvc/gc_policy.py) are invisible to get_objects until thawed; freeze them again after
+    gc.unfreeze()
+    try:
+        counts: dict[str, int] = {}
+        for obj in gc.get_objects():
+            name = type(obj).__qualname__
+            counts[name] = counts.get(name, 0) + 1
+    finally:
+        gc.freeze()
+    sample["gc_objects"] = sum(counts.values())
+    sample["types"] = dict(sorted(counts.items(), key=lambda item: -item[1]))
+    return sample
+
+
+def _census_forever(target: Path, interval: float) -> None:
+    began = time.monotonic()
+    while True:
+        sample = {"t": round(time.monotonic() - began, 1), **census()}
+        with target.open("a") as out:
+            out.write(json.dumps(sample) + "\n")
+        time.sleep(interval)

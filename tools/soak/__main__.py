@@ -33,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--report", type=Path, help="write the JSON report here")
     p.add_argument("--trace-memory", type=float, metavar="SECONDS",
                    help="camsvc dumps its tracemalloc growth every SECONDS to WORK/tracemalloc.txt (slow; a leak hunt)")
+    p.add_argument("--census", type=float, metavar="SECONDS",
+                   help="camsvc appends a memory census every SECONDS to WORK/census.jsonl (cheap; camsvc/memtrace.py)")
     args = p.parse_args(argv)
     if args.duration <= 0 or args.duration > 24 * 3600 or not 0 < args.clients <= 5000:
         p.error("--duration must be in (0, 86400] and --clients in (0, 5000]")
@@ -45,7 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.mediamtx == "real" and binary is None:
         p.error("--mediamtx real: no binary (set CAMSVC_TEST_MEDIAMTX or put mediamtx on PATH)")
     with tempfile.TemporaryDirectory(prefix="camsvc-soak-") as tmp:
-        stack = Stack(args.work or Path(tmp), args.mediamtx, binary, trace_memory=args.trace_memory)
+        stack = Stack(
+            args.work or Path(tmp), args.mediamtx, binary, trace_memory=args.trace_memory, census=args.census
+        )
         result = trio.run(functools.partial(soak, stack, options))
         print(report.summary(result))
         if args.report:

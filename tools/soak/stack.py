@@ -77,6 +77,8 @@ class Stack:
     binary: str | None = None
     #: seconds between tracemalloc dumps camsvc appends to ``tracemalloc.txt`` (camsvc/memtrace.py); None = off
     trace_memory: float | None = None
+    #: seconds between memory censuses camsvc appends to ``census.jsonl``; None = off
+    census: float | None = None
     ws_port: int = attrs.Factory(free_port)
     http_port: int = attrs.Factory(free_port)
     api_port: int = attrs.Factory(free_port)
@@ -151,6 +153,9 @@ class Stack:
         if self.trace_memory is not None:
             env[memtrace.ENV] = str(self.work / "tracemalloc.txt")
             env[memtrace.INTERVAL_ENV] = str(self.trace_memory)
+        if self.census is not None:
+            env[memtrace.CENSUS_ENV] = str(self.work / "census.jsonl")
+            env[memtrace.CENSUS_INTERVAL_ENV] = str(self.census)
         return env
 
     def stop(self) -> int | None:
