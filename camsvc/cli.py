@@ -99,6 +99,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     except (OSError, ValueError, sqlite3.Error) as exc:
         print(f"camsvc: cannot start: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    gc_policy.settle(2)  # the full pass over imports and the built service, before there is a loop to hold
     failures: list[BaseException] = []
     try:
         trio.run(_serve, service)

@@ -35,6 +35,7 @@ from types import TracebackType
 from typing import Any
 
 import attrs
+import httpcore  # noqa: F401  httpx imports it when the first client is made, on the loop: a 20-25 ms hold
 import httpx
 import trio
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import base64
 import gc
 import json
+import subprocess
+import sys
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -262,3 +264,17 @@ async def test_answered_requests_leave_no_cycle_for_the_collector() -> None:
         assert gc.collect() == 0
     finally:
         gc.enable()
+
+
+def test_making_a_client_imports_nothing_on_the_event_loop() -> None:
+    # httpx imports httpcore when its first transport is made; camsvc makes its client inside the running
+    # reconciler, where that import held the loop for 20-25 ms. camsvc.mediamtx.client imports it up front.
+    probe = (
+        "import sys\n"
+        "from camsvc.mediamtx.client import MediamtxClient\n"
+        "before = set(sys.modules)\n"
+        "MediamtxClient('http://127.0.0.1:9997', timeout=1.0)\n"
+        "print(sorted(set(sys.modules) - before))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.strip() == "[]", out.stdout
