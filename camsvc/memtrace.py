@@ -28,6 +28,7 @@ import sys
 import threading
 import time
 import tracemalloc
+import types
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,10 @@ ENV = "CAMSVC_TRACEMALLOC"
 INTERVAL_ENV = "CAMSVC_TRACEMALLOC_INTERVAL"
 CENSUS_ENV = "CAMSVC_MEMCENSUS"
 CENSUS_INTERVAL_ENV = "CAMSVC_MEMCENSUS_INTERVAL"
+#: comma-separated type names whose holders each census line also lists (see :func:`holders`)
+HOLDERS_ENV = "CAMSVC_MEMCENSUS_HOLDERS"
+#: "1": each census line also counts the garbage a thaw would reclaim, by type (see :func:`frozen_garbage`)
+GARBAGE_ENV = "CAMSVC_MEMCENSUS_GARBAGE"
 TOP = 25
 FRAMES = 8
 
@@ -146,10 +151,73 @@ def census() -> dict[str, Any]:
     return sample
 
 
+def frozen_garbage() -> dict[str, int]:
+    """Unreachable objects by type, found by a full pass over every object, frozen ones included.
+
+    What camsvc/gc_policy.py's thaw would reclaim: cycles that became garbage after a settle had frozen
+    them. Collects them too (this *is* a thaw), so a census that asks for it changes what it measures.
+    """
+    gc.unfreeze()
+    flags = gc.get_debug()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        gc.collect()
+        counts: dict[str, int] = {}
+        for obj in gc.garbage:
+            name = type(obj).__qualname__
+            counts[name] = counts.get(name, 0) + 1
+        gc.garbage.clear()
+    finally:
+        gc.set_debug(flags)
+        gc.collect()
+        gc.freeze()
+    return dict(sorted(counts.items(), key=lambda item: -item[1]))
+
+
+def holders(type_name: str, *, samples: int = 5, depth: int = 3) -> list[list[str]]:
+    """For a few live objects of the named type, what holds them: chains of referrer descriptions.
+
+    A dict is described by what owns it (an instance's ``__dict__``, a module), so a chain reads like
+    ``RecordingService._locks -> dict -> Lock``.
+    """
+    gc.unfreeze()
+    try:
+        found = [o for o in gc.get_objects() if type(o).__qualname__ == type_name][-samples:]  # the newest
+        return [_chain(o, depth) for o in found]
+    finally:
+        gc.freeze()
+
+
+def _chain(obj: object, depth: int) -> list[str]:
+    chain = [type(obj).__qualname__]
+    for _ in range(depth):
+        referrers = [r for r in gc.get_referrers(obj) if not isinstance(r, list | types.FrameType)]
+        if not referrers:
+            break
+        obj = referrers[0]
+        chain.append(_describe(obj))
+    return chain
+
+
+def _describe(obj: object) -> str:
+    if isinstance(obj, dict):
+        for owner in gc.get_referrers(obj):
+            if getattr(owner, "__dict__", None) is obj:
+                return f"{type(owner).__qualname__}.__dict__"
+        return f"dict({', '.join(map(str, list(obj)[:3]))}{', ...' if len(obj) > 3 else ''})"
+    return type(obj).__qualname__
+
+
 def _census_forever(target: Path, interval: float) -> None:
     began = time.monotonic()
+    watched = [name for name in os.environ.get(HOLDERS_ENV, "").split(",") if name]
+    garbage = os.environ.get(GARBAGE_ENV) == "1"
     while True:
         sample = {"t": round(time.monotonic() - began, 1), **census()}
+        if watched:
+            sample["holders"] = {name: holders(name) for name in watched}
+        if garbage:
+            sample["frozen_garbage"] = frozen_garbage()
         with target.open("a") as out:
             out.write(json.dumps(sample) + "\n")
         time.sleep(interval)
