@@ -156,6 +156,9 @@ class Stack:
         if self.census is not None:
             env[memtrace.CENSUS_ENV] = str(self.work / "census.jsonl")
             env[memtrace.CENSUS_INTERVAL_ENV] = str(self.census)
+            for name in (memtrace.HOLDERS_ENV, memtrace.GARBAGE_ENV):  # what the census adds, as the caller asks
+                if name in os.environ:
+                    env[name] = os.environ[name]
         return env
 
     def stop(self) -> int | None:
