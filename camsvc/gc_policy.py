@@ -1,43 +1,44 @@
-"""What the cyclic garbage collector walks: what is younger than a settle period, and once an hour all.
+"""What the cyclic garbage collector walks: the young often, what lived since the last age pass sometimes.
 
-CPython's collector holds the event loop for each pass, and a pass walks every object of
-the generations it collects. With 10,000 connections held (~40 tracked objects each,
-~400,000 in all) that made the loop's longest holds:
+CPython's collector holds the event loop for each pass, and a pass walks every object of the
+generations it collects. With 10,000 connections held (~30 tracked objects each, ~300,000 in
+all) a full pass took 25 ms of CPU on a quiet box and 115-285 ms on a loaded one; even the
+~70,000 objects of the imports alone take 10-35 ms. So the policy, run by ``camsvc run``
+(cli.py) and nowhere else, keeps every pass short:
 
-- a full pass walks them all (115-285 ms of CPU on the shared benchmark box while the
-  connections were being opened; ~25 ms on a quiet one);
-- an idle connection re-creates its wait-for-readability objects (coroutines, a closure,
-  trio's wait record) each time it wakes, so a keepalive pass over every connection makes
-  ~130,000 old objects young again while allocations minus frees, the collector's trigger,
-  barely moves: the next young pass walked them all (32-108 ms of CPU, every keepalive).
+- **Start-up is frozen** (:func:`gc.freeze`): imports and the built service, collected once
+  before the loop starts, are left out of every later pass.
+- **Settle** (at most every :data:`SETTLE` seconds): the two young generations are collected;
+  their survivors move to the oldest one. The collector's own passes are held to the youngest
+  generation (thresholds), so nothing else ever walks the old objects.
+- **Age** (every :data:`AGE` seconds): the oldest generation holds what lived through a settle
+  since the last age pass that froze: a full pass over it (frozen objects are never walked)
+  reclaims the cycles among them that have died since: an HTTP keep-alive connection, a request
+  that waited on MediaMTX, a finished snapshot. Its cost is predicted first (its objects are
+  counted, a third of what walking them costs, times the per-object cost the last pass
+  measured); a pass predicted longer than :data:`AGE_BUDGET` freezes them instead: after a
+  burst of new connections, say, which then stay out of every pass.
+- **Thaw**: what an age pass froze may end in a cycle later, which no pass sees; :data:`THAW`
+  seconds after the first such freeze a thaw puts every object back in view for one full pass
+  (logged with what it found). It is the one long pass, and it happens only after a freeze:
+  a service that never needed one (the idle box, the 200-client soak) never thaws.
 
-The policy, run by ``camsvc run`` (cli.py) and nowhere else, freezes (:func:`gc.freeze`) what
-has settled: a frozen object is left out of every later pass. The collector's own passes are
-held to the youngest generation (thresholds), so what is not frozen is in the two young ones:
-at most every :data:`SETTLE` seconds :func:`settle` collects those (what was allocated since the
-last settle and still lives: short whatever the number of connections) and freezes the survivors.
-It runs at the start of a scheduler pass (a trio instrument, like the loop-lag monitor's, which
-so counts it in the pass), never on a wake-up of its own: on this box a trio wake-up costs
-~0.3 ms of CPU, and two a second were 0.1 % of a core for an idle service that has nothing to
-settle. No full collection runs between: besides walking everything, a full one empties
-CPython's free lists (about 2 ms to refill after busy moments), so it is kept for start-up and
-for the thaw: every :data:`THAW` seconds :func:`thaw` puts every object back in view for one
-full pass.
+Settles and age passes run at the start of a scheduler pass (a trio instrument, like the
+loop-lag monitor's, which so counts them in the pass), never on a wake-up of their own: on
+this box a trio wake-up costs ~0.3 ms of CPU, and two a second were 0.1 % of a core for an
+idle service that has nothing to collect.
 
-The trade-off: a frozen object is never examined by the collector again. Freed by reference
-counting, it still goes the moment its last reference does: that is how a closed connection
-goes (it holds no reference cycle; tests/rpc/test_connection_memory.py closes connections
-with the collector off and finds every object freed). What stays is an object that became
-part of an unreachable cycle after it was frozen (say, the upgrade's wsproto objects of a
-connection a settle caught mid-handshake): the thaw reclaims those and logs how many it
-found. The thaw is the one pass whose length grows with the heap, as every full pass did
-before, but once an hour instead of every few seconds.
+Before, every settle froze its survivors: whatever lived 0.5 s and later died in a cycle (each
+hypercorn connection does) waited for an hourly thaw, and the 30-minute soak's RSS rose with
+it. Freed by reference counting, a frozen object still goes the moment its last reference
+does: that is how a closed WebSocket connection goes (tests/rpc/test_connection_memory.py).
 """
 
 from __future__ import annotations
 
 import gc
 import logging
+import time
 
 import trio
 
@@ -46,17 +47,23 @@ from .instruments import keep_installed
 log = logging.getLogger("camsvc.gc_policy")
 
 #: seconds between settle passes: a pass walks what was allocated in that time and still lives
-#: (at 10,000 connections a keepalive pass re-creates ~8,000 objects a second)
 SETTLE = 0.5
-#: seconds between thaws (the one full pass over every object)
+#: seconds between age passes: a pass walks what lived through a settle since the last freeze
+AGE = 30.0
+#: seconds an age pass may hold the loop; one predicted longer freezes instead
+AGE_BUDGET = 0.005
+#: seconds per object walked, until an age pass has measured it (a loaded 2-core box: ~550 ns)
+PER_OBJECT = 200e-9
+#: an age pass over fewer objects is mostly fixed cost: it does not update the per-object figure
+MEASURE_FROM = 5000
+#: seconds from the first freeze after a thaw to the next thaw (the one full pass over every object)
 THAW = 3600.0
 #: a threshold the collector's counters never reach
 NEVER = 2**30
 
 
 def settle(generation: int = 1) -> int:
-    """Collect up to ``generation`` (the young ones hold all that is not frozen while :func:`run`
-    runs), then freeze what survived, so no garbage is frozen; the unreachable objects found."""
+    """Collect up to ``generation``, then freeze what survived, so no garbage is frozen; the unreachable found."""
     found = gc.collect(generation)
     gc.freeze()
     return found
@@ -69,22 +76,57 @@ def thaw() -> int:
 
 
 class GcPolicy(trio.abc.Instrument):
-    """Settles (and thaws) at the start of scheduler passes, when one is due."""
+    """Settles, ages (and thaws) at the start of scheduler passes, when one is due."""
 
-    def __init__(self, settle_every: float = SETTLE, thaw_every: float = THAW) -> None:
+    def __init__(
+        self,
+        settle_every: float = SETTLE,
+        age_every: float = AGE,
+        thaw_every: float = THAW,
+        age_budget: float = AGE_BUDGET,
+    ) -> None:
         self.settle_every = settle_every
+        self.age_every = age_every
         self.thaw_every = thaw_every
-        self._next_settle = self._next_thaw = 0.0
+        self.age_budget = age_budget
+        self.per_object = PER_OBJECT
+        #: what the policy did, for tests and leak hunts: age passes that collected, froze; thaws
+        self.collected = self.froze = self.thawed = 0
+        self._next_settle = self._next_age = 0.0
+        #: set by a freeze after the last thaw: a thaw is due then
+        self._next_thaw: float | None = None
 
     def after_io_wait(self, timeout: float) -> None:
         now = trio.current_time()
         if now < self._next_settle:
             return
         self._next_settle = now + self.settle_every
-        if now < self._next_thaw:
-            settle()
+        if self._next_thaw is not None and now >= self._next_thaw:
+            self._thaw()
+        elif now >= self._next_age:
+            self._next_age = now + self.age_every
+            self._age(now)
+        else:
+            gc.collect(1)
+
+    def _age(self, now: float) -> None:
+        gc.collect(1)
+        old = len(gc.get_objects(2))
+        if old * self.per_object > self.age_budget:
+            gc.freeze()
+            self.froze += 1
+            if self._next_thaw is None:
+                self._next_thaw = now + self.thaw_every
             return
-        self._next_thaw = now + self.thaw_every
+        began = time.perf_counter()
+        gc.collect(2)
+        if old >= MEASURE_FROM:
+            self.per_object = (time.perf_counter() - began) / old
+        self.collected += 1
+
+    def _thaw(self) -> None:
+        self._next_thaw = None
+        self.thawed += 1
         found = thaw()
         if found:
             log.info("garbage collector thaw found unreachable objects", extra={"unreachable": found})
@@ -97,5 +139,5 @@ class GcPolicy(trio.abc.Instrument):
         gc.set_threshold(gc.get_threshold()[0], NEVER, NEVER)  # automatic passes: the youngest generation only
         settle(2)
         now = trio.current_time()
-        self._next_settle, self._next_thaw = now + self.settle_every, now + self.thaw_every
+        self._next_settle, self._next_age = now + self.settle_every, now + self.age_every
         await keep_installed(self, task_status=task_status)

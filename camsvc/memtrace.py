@@ -154,7 +154,7 @@ def census() -> dict[str, Any]:
 def frozen_garbage() -> dict[str, int]:
     """Unreachable objects by type, found by a full pass over every object, frozen ones included.
 
-    What camsvc/gc_policy.py's thaw would reclaim: cycles that became garbage after a settle had frozen
+    What camsvc/gc_policy.py's thaw would reclaim: cycles that became garbage after a freeze had taken
     them. Collects them too (this *is* a thaw), so a census that asks for it changes what it measures.
     """
     gc.unfreeze()

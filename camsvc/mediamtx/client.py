@@ -170,7 +170,7 @@ class MediamtxClient:
                 response = await self._http.request(method, url, content=content, params=params, headers=headers)
                 # httpx's response and its stream refer to each other, so a read response (and the request,
                 # its headers, the pool's bookkeeping: ~60 objects) waits for the cycle collector, which
-                # camsvc runs rarely (camsvc/gc_policy.py). The body is read: drop the stream, break the cycle.
+                # camsvc runs only every 30 s (camsvc/gc_policy.py). The body is read: drop the stream, break the cycle.
                 response.stream = httpx.ByteStream(b"")
             except httpx.TimeoutException:
                 pass  # reported below like the overall deadline

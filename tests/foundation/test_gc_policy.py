@@ -1,4 +1,4 @@
-"""The garbage-collector policy of ``camsvc run``: settle freezes survivors, never garbage; a thaw reclaims late cycles."""
+"""The garbage-collector policy of ``camsvc run``: settles promote, age passes collect or freeze, a thaw follows a freeze."""
 
 from __future__ import annotations
 
@@ -62,22 +62,46 @@ def test_a_cycle_that_became_garbage_after_its_freeze_waits_for_the_thaw() -> No
     assert gc.get_freeze_count() > 1000  # and the rest frozen again
 
 
-async def test_settles_at_scheduler_passes_when_due_and_thaws_on_schedule(autojump_clock: trio.abc.Clock) -> None:
+def in_gen2(obj: object) -> bool:
+    return any(o is obj for o in gc.get_objects(2))
+
+
+async def test_settles_promote_and_age_passes_collect_cycles_that_died_since(autojump_clock: trio.abc.Clock) -> None:
+    policy = gc_policy.GcPolicy(settle_every=1.0, age_every=10.0, thaw_every=100.0, age_budget=1.0)
     async with trio.open_nursery() as nursery:
-        await nursery.start(gc_policy.GcPolicy(settle_every=1.0, thaw_every=10.0).run)
+        await nursery.start(policy.run)
         assert gc.get_threshold()[1:] == (gc_policy.NEVER, gc_policy.NEVER)  # the collector's own: youngest only
         young = Node()
         await trio.sleep(1.5)
-        assert not any(o is young for o in gc.get_objects())  # settled
+        assert in_gen2(young)  # settled: promoted, not frozen
         node, gone = cycle()
         del node
         await trio.sleep(1.0)
         assert gone() is None  # a cycle that is garbage before a settle is collected by it
         node, gone = cycle()
-        await trio.sleep(1.0)  # settled: frozen
+        await trio.sleep(1.0)  # lived through a settle
         del node
-        await trio.sleep(5.0)
-        assert gone() is not None  # only a thaw finds it
-        await trio.sleep(5.0)
-        assert gone() is None  # the thaw, 10 s after start
+        await trio.sleep(2.0)
+        assert gone() is not None  # settles walk the young generations only
+        await trio.sleep(7.0)
+        assert gone() is None  # the age pass at 10 s
+        for _ in range(30):  # the policy acts at scheduler passes: one per wake-up here
+            await trio.sleep(10.0)
+        assert (policy.froze, policy.thawed) == (0, 0)  # within budget: nothing frozen, so no thaw either
+        assert policy.collected >= 30
+        nursery.cancel_scope.cancel()
+
+
+async def test_an_age_pass_over_budget_freezes_and_a_thaw_follows(autojump_clock: trio.abc.Clock) -> None:
+    policy = gc_policy.GcPolicy(settle_every=1.0, age_every=10.0, thaw_every=100.0, age_budget=0.0)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(policy.run)
+        node, gone = cycle()
+        await trio.sleep(10.5)  # the age pass: predicted over budget
+        assert policy.froze == 1 and not in_gen2(node)  # frozen
+        del node
+        await trio.sleep(50.0)
+        assert gone() is not None and policy.thawed == 0  # no pass sees it
+        await trio.sleep(50.0)
+        assert gone() is None and policy.thawed == 1  # the thaw, 100 s after that first freeze
         nursery.cancel_scope.cancel()

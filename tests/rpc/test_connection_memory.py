@@ -1,7 +1,7 @@
 """A closed connection is freed by reference counting alone, so freezing it (camsvc/gc_policy.py) never leaks it.
 
-``camsvc run`` freezes what has settled (every 0.5 s): held connections are left out of every
-collector pass. A frozen object that ends in a reference cycle would only be reclaimed by
+``camsvc run`` freezes what lived through an age pass too big to walk (10,000 connections opened
+at once, say): held connections are then left out of every collector pass. A frozen object that ends in a reference cycle would only be reclaimed by
 the policy's rare thaw, so a connection's objects must hold no cycle once it has ended:
 here connections are opened, authenticated, used, frozen and closed (both ways) with the
 collector off, and every object the server made for them must be gone.
@@ -102,7 +102,7 @@ async def test_closed_connections_are_freed_without_the_collector(
 
     clients = [await open_client(service, token) for _ in range(CONNECTIONS)]
     assert len(rpc.connections) == CONNECTIONS
-    gc_policy.settle()  # as camsvc run does each settle period: collect (the upgrades' garbage), freeze the rest
+    gc_policy.settle()  # as an age pass over budget does: collect (the upgrades' garbage), freeze the rest
     held = tracked()
     assert held["Connection"] - before["Connection"] == CONNECTIONS
     for n, stream in enumerate(clients):
