@@ -31,6 +31,7 @@ import os
 import re
 import time
 import uuid
+import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -251,7 +252,9 @@ class Recordings:
         self._activated = trio.Event()
         #: sessions found RECORDING at start, not yet resumed or closed
         self._recovering: dict[str, Session] = {}
-        self._locks: dict[str, trio.Lock] = {}
+        #: one lock per camera id while someone holds or waits for it: weak, so the ids of cameras that
+        #: came and went (external streams added and removed for months) do not pile up
+        self._locks: weakref.WeakValueDictionary[str, trio.Lock] = weakref.WeakValueDictionary()
         #: cameras whose start / stop is under way: state errors are answered from these at once
         #: instead of queueing behind the camera's lock, and a removal leaves the session's end to them
         self._starting: set[str] = set()
@@ -375,7 +378,10 @@ class Recordings:
         return camera
 
     def _lock(self, camera_id: str) -> trio.Lock:
-        return self._locks.setdefault(camera_id, trio.Lock())
+        lock = self._locks.get(camera_id)
+        if lock is None:
+            lock = self._locks[camera_id] = trio.Lock()
+        return lock
 
     # ------------------------------------------------------------------ start
 

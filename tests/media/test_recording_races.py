@@ -341,3 +341,14 @@ async def test_what_mediamtx_wrote_for_a_start_that_failed_gets_a_failed_session
         "mediamtx_unavailable",
         [written.name],
     )
+
+
+async def test_per_camera_locks_do_not_outlive_their_use(tmp_path: Path) -> None:
+    """The soak's census: one lock per camera id ever recorded, kept for good (ids of churned streams)."""
+    rig = make_rig(tmp_path)
+    rig.directory.add(synthetic_camera())
+    async with running(rig) as media:
+        await media.recordings.start("camera0")
+        await media.recordings.stop("camera0")
+        await trio.testing.wait_all_tasks_blocked()
+        assert "camera0" not in media.recordings._locks
