@@ -34,8 +34,6 @@ log = logging.getLogger("camsvc.storage.files")
 
 #: a segment may carry a start stamp slightly before the session's own start (clock granularity)
 SESSION_SLACK = 1.0
-#: parsed names remembered per directory (cleared when exceeded; a re-parse is cheap)
-PARSED_CACHE_LIMIT = 200_000
 #: a file written within this many seconds may still grow: scans stat it until it has been quiet this long
 VOLATILE_SECONDS = 10.0
 #: the directory is not read again while its mtime is unchanged, if it had been quiet this long
@@ -126,6 +124,7 @@ class FileStore:
         #: device of names we did not generate (custom snapshot names), remembered by whoever made them
         self._device_hint = device_hint
         self.probe_budget = probe_budget
+        #: what each present file's name says (device, time): a name's meaning never changes
         self._parsed: dict[str, tuple[str | None, float | None]] = {}
         #: the previous scan: entries by name, and the names in listing order
         self._known: dict[str, FileEntry] = {}
@@ -209,6 +208,9 @@ class FileStore:
                 fresh[name] = entry
                 if entry.mtime_ns < settled_before:
                     now_settled.add(name)
+        if len(self._parsed) > len(fresh):  # names gone (deleted, renamed) are not remembered for months
+            parsed = self._parsed
+            self._parsed = {name: parsed[name] for name in fresh if name in parsed}
         changed = self._apply_hints(fresh) or changed
         if changed or len(fresh) != len(known):
             self._order = sorted(fresh.values(), key=_newest_first, reverse=True)
@@ -258,10 +260,7 @@ class FileStore:
 
     def _entry(self, name: str, st: os.stat_result) -> FileEntry:
         parsed = self._parsed.get(name)
-        if parsed is None:
-            # A name's meaning never changes: parse each once (10,000 regex+mktime per listing add up).
-            if len(self._parsed) >= PARSED_CACHE_LIMIT:
-                self._parsed.clear()
+        if parsed is None:  # parse each name once: 10,000 regex+mktime per full re-stat add up
             parsed = self._parsed[name] = names.parse_name(name)
         device, created = parsed
         return FileEntry(

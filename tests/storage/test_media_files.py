@@ -277,3 +277,14 @@ def test_an_unchanged_directory_is_not_read_again_but_changing_files_are_current
     assert added.name in {e.name for e in store.scan_sync()}
     (tmp_path / old[0]).unlink()
     assert old[0] not in {e.name for e in store.scan_sync()}
+
+
+async def test_what_a_store_remembers_of_names_goes_with_the_files(tmp_path: Path) -> None:
+    """A box that records and deletes for months must not remember every name it ever saw."""
+    store = _store(tmp_path)
+    made = _segments(tmp_path, "camera0", 50, time.time() - 100_000)
+    assert len(await store.scan()) == 50
+    for name in made[:40]:
+        os.unlink(tmp_path / name)  # retention, or an operator
+    assert len(await store.scan()) == 10
+    assert sorted(store._parsed) == sorted(made[40:])
