@@ -117,6 +117,10 @@ class GcPolicy(trio.abc.Instrument):
             self.froze += 1
             if self._next_thaw is None:
                 self._next_thaw = now + self.thaw_every
+            log.info(
+                "garbage collector froze what lived since its last pass: walking it would hold the loop",
+                extra={"objects": old, "predicted_ms": round(old * self.per_object * 1000, 1)},
+            )
             return
         began = time.perf_counter()
         gc.collect(2)
