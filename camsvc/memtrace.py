@@ -11,9 +11,9 @@ and memory on every allocation.
 **Census** (``CAMSVC_MEMCENSUS=<file>``; the soak's ``--census``). Cheap enough to leave on for a whole
 soak: every ``CAMSVC_MEMCENSUS_INTERVAL`` seconds (default 60) one JSON line with RSS, pymalloc's block
 count, glibc's bytes in use and free (``mallinfo2``), SQLite's own heap, and the count of every
-GC-tracked type. It tells apart the three kinds of growth tracemalloc cannot: Python objects (blocks and
-type counts rise), C libraries (SQLite, glibc in-use rise with blocks flat), and fragmentation (only
-glibc's free bytes rise).
+GC-tracked type that is not frozen (and how many are). It tells apart the three kinds of growth
+tracemalloc cannot: Python objects (blocks and type counts rise), C libraries (SQLite, glibc in-use rise
+with blocks flat), and fragmentation (only glibc's free bytes rise).
 """
 
 from __future__ import annotations
@@ -137,15 +137,13 @@ def census() -> dict[str, Any]:
         sample["malloc_mmapped_mb"] = round(info.hblkhd / 1e6, 2)
     if sqlite_used is not None:
         sample["sqlite_mb"] = round(sqlite_used() / 1e6, 3)
-    # frozen objects (camsvc/gc_policy.py) are invisible to get_objects until thawed; freeze them again after
-    gc.unfreeze()
-    try:
-        counts: dict[str, int] = {}
-        for obj in gc.get_objects():
-            name = type(obj).__qualname__
-            counts[name] = counts.get(name, 0) + 1
-    finally:
-        gc.freeze()
+    # Only what is not frozen (camsvc/gc_policy.py freezes start-up, and what lived through an age pass too
+    # big to run): thawing to look would freeze everything again after, garbage included.
+    counts: dict[str, int] = {}
+    for obj in gc.get_objects():
+        name = type(obj).__qualname__
+        counts[name] = counts.get(name, 0) + 1
+    sample["gc_frozen"] = gc.get_freeze_count()
     sample["gc_objects"] = sum(counts.values())
     sample["types"] = dict(sorted(counts.items(), key=lambda item: -item[1]))
     return sample
@@ -180,12 +178,8 @@ def holders(type_name: str, *, samples: int = 5, depth: int = 3) -> list[list[st
     A dict is described by what owns it (an instance's ``__dict__``, a module), so a chain reads like
     ``RecordingService._locks -> dict -> Lock``.
     """
-    gc.unfreeze()
-    try:
-        found = [o for o in gc.get_objects() if type(o).__qualname__ == type_name][-samples:]  # the newest
-        return [_chain(o, depth) for o in found]
-    finally:
-        gc.freeze()
+    found = [o for o in gc.get_objects() if type(o).__qualname__ == type_name][-samples:]  # the newest unfrozen
+    return [_chain(o, depth) for o in found]
 
 
 def _chain(obj: object, depth: int) -> list[str]:

@@ -32,7 +32,7 @@ from collections.abc import Mapping
 import attrs
 
 from ..errors import AuthFailed
-from ..storage.state import StateStore
+from ..storage.state import StateStore, fetch_one
 from .roles import Role
 
 log = logging.getLogger("camsvc.security.api_keys")
@@ -131,7 +131,7 @@ class ApiKeyStore:
     def _fresh(self) -> Mapping[str, ApiKey]:
         """The in-memory copy, reloaded first when the database changed since it was loaded."""
         try:
-            version = int(self._watch.execute("PRAGMA data_version").fetchone()[0])
+            version = int(fetch_one(self._watch, "PRAGMA data_version")[0])
             if version != self._watch_version:
                 # The version is read before the rows: a change after it is seen next time.
                 self._keys = types.MappingProxyType(
@@ -187,7 +187,7 @@ class ApiKeyStore:
         return changed > 0
 
     def _rotate(self, conn: sqlite3.Connection, key_id: str) -> tuple[str, ApiKey]:
-        row = conn.execute("SELECT * FROM api_keys WHERE key_id = ?", (key_id,)).fetchone()
+        row = fetch_one(conn, "SELECT * FROM api_keys WHERE key_id = ?", (key_id,))
         if row is None:
             raise KeyError(key_id)
         old = _row(row)

@@ -21,7 +21,7 @@ import trio
 
 from ..errors import InvalidParams
 from .files import FileEntry, FileStore
-from .state import StateStore
+from .state import StateStore, fetch_one
 
 log = logging.getLogger("camsvc.storage.retention")
 
@@ -126,9 +126,9 @@ class Retention:
         self._store.ensure_schema("retention", SCHEMA)
 
         def load(conn: Any) -> Any:
-            return conn.execute(
-                "SELECT policy_type, enabled, max_age_days, max_size_gb FROM retention_policy WHERE id = 1"
-            ).fetchone()
+            return fetch_one(
+                conn, "SELECT policy_type, enabled, max_age_days, max_size_gb FROM retention_policy WHERE id = 1"
+            )
 
         row = self._store.run_sync(load)
         if row is not None:

@@ -25,6 +25,21 @@ T = TypeVar("T")
 CACHE_KIB = 1024
 
 
+def fetch_one(conn: sqlite3.Connection, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any:
+    """The first row (a ``sqlite3.Row``) or None, with the statement reset at once.
+
+    A cursor left after ``fetchone()`` keeps its statement stepping until the cursor is freed,
+    and while it steps a COMMIT fails ("SQL statements in progress") and a read keeps the WAL
+    from being checkpointed past it. Reference counting usually frees it at once; anything that
+    holds it a moment longer (a traceback, a cycle, a memory census walking every object) does not.
+    """
+    cursor = conn.execute(sql, params)
+    try:
+        return cursor.fetchone()
+    finally:
+        cursor.close()
+
+
 class StateStore:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
@@ -38,7 +53,7 @@ class StateStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=10)
         conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA journal_mode=WAL")
+        fetch_one(conn, "PRAGMA journal_mode=WAL")  # it answers the new mode: read, so its statement ends
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
         # SQLite's page cache only grows (to 2 MiB by default) as the sessions table does; 1 MiB is plenty
@@ -82,14 +97,15 @@ class StateStore:
         return await self.run(lambda c: c.execute(sql, params).fetchall())
 
     async def fetchone(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Row | None:
-        return await self.run(lambda c: c.execute(sql, params).fetchone())
+        row: sqlite3.Row | None = await self.run(lambda c: fetch_one(c, sql, params))
+        return row
 
     def ensure_schema(self, room: str, migrations: Iterable[str]) -> None:
         """Apply the room's migrations not yet applied (each a SQL script), in order, at start-up."""
         steps = list(migrations)
 
         def migrate(conn: sqlite3.Connection) -> None:
-            row = conn.execute("SELECT version FROM schema_versions WHERE room = ?", (room,)).fetchone()
+            row = fetch_one(conn, "SELECT version FROM schema_versions WHERE room = ?", (room,))
             current = row[0] if row else 0
             for version, script in enumerate(steps[current:], start=current + 1):
                 for statement in filter(None, (s.strip() for s in script.split(";"))):
