@@ -15,6 +15,7 @@ import errno
 import logging
 import os
 import stat
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -67,6 +68,8 @@ class FileEntry:
     created: float
     device: str | None
     inode: int = 0
+    #: ``created`` is the time the name encodes (it never changes), not the modification time
+    named: bool = False
 
     @property
     def modified(self) -> float:
@@ -124,8 +127,6 @@ class FileStore:
         #: device of names we did not generate (custom snapshot names), remembered by whoever made them
         self._device_hint = device_hint
         self.probe_budget = probe_budget
-        #: what each present file's name says (device, time): a name's meaning never changes
-        self._parsed: dict[str, tuple[str | None, float | None]] = {}
         #: the previous scan: entries by name, and the names in listing order
         self._known: dict[str, FileEntry] = {}
         self._order: list[FileEntry] = []
@@ -201,16 +202,13 @@ class FileStore:
                     ):
                         entry = old
                     else:
-                        entry = self._entry(name, item.stat(follow_symlinks=False))
+                        entry = self._entry(name, item.stat(follow_symlinks=False), old)
                         changed = changed or entry != old
                 except OSError:
                     continue  # deleted while we looked
                 fresh[name] = entry
                 if entry.mtime_ns < settled_before:
                     now_settled.add(name)
-        if len(self._parsed) > len(fresh):  # names gone (deleted, renamed) are not remembered for months
-            parsed = self._parsed
-            self._parsed = {name: parsed[name] for name in fresh if name in parsed}
         changed = self._apply_hints(fresh) or changed
         if changed or len(fresh) != len(known):
             self._order = sorted(fresh.values(), key=_newest_first, reverse=True)
@@ -230,7 +228,7 @@ class FileStore:
                 return False
             old = known[name]
             if (st.st_ino, st.st_size, st.st_mtime_ns) != (old.inode, old.size, old.mtime_ns):
-                known[name] = self._entry(name, st)
+                known[name] = self._entry(name, st, old)
                 changed = True
             if st.st_mtime_ns < settled_before:
                 settled.add(name)
@@ -258,19 +256,17 @@ class FileStore:
             self._settled = set()
             self._dir_key = None
 
-    def _entry(self, name: str, st: os.stat_result) -> FileEntry:
-        parsed = self._parsed.get(name)
-        if parsed is None:  # parse each name once: 10,000 regex+mktime per full re-stat add up
-            parsed = self._parsed[name] = names.parse_name(name)
-        device, created = parsed
-        return FileEntry(
-            name,
-            st.st_size,
-            st.st_mtime_ns,
-            created if created is not None else st.st_mtime,
-            device or self._device_hint(name),
-            st.st_ino,
-        )
+    def _entry(self, name: str, st: os.stat_result, old: FileEntry | None) -> FileEntry:
+        """The entry for ``st``; what the name says is taken from ``old`` (the name's last entry) when there
+        is one: a name's meaning never changes, and 10,000 regex+mktime per full re-stat add up."""
+        if old is not None:
+            device, created, named = old.device, old.created if old.named else st.st_mtime, old.named
+        else:
+            device, stamp = names.parse_name(name)
+            # one string per camera, not one per file: a box keeps an entry for every file it holds
+            device = sys.intern(device) if device is not None else self._device_hint(name)
+            created, named = (stamp, True) if stamp is not None else (st.st_mtime, False)
+        return FileEntry(name, st.st_size, st.st_mtime_ns, created, device, st.st_ino, named)
 
     async def scan(self) -> list[FileEntry]:
         busy = frozenset(self._active()) if self.kind is FileKind.RECORDING else frozenset()
@@ -316,7 +312,7 @@ class FileStore:
             raise NotFound("file", name) from None
         if not stat.S_ISREG(st.st_mode):
             raise NotFound("file", name)
-        return self._entry(name, st)
+        return self._entry(name, st, self._known.get(name))
 
     async def info(self, name: str) -> tuple[FileEntry, MediaInfo | None]:
         """One file's entry and its media facts (probed unless cached)."""

@@ -279,12 +279,25 @@ def test_an_unchanged_directory_is_not_read_again_but_changing_files_are_current
     assert old[0] not in {e.name for e in store.scan_sync()}
 
 
-async def test_what_a_store_remembers_of_names_goes_with_the_files(tmp_path: Path) -> None:
-    """A box that records and deletes for months must not remember every name it ever saw."""
+async def test_a_name_is_parsed_once_per_file_and_an_unnamed_files_time_follows_its_mtime(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made = _segments(tmp_path, "camera0", 20, time.time() - 100_000)
+    custom = tmp_path / "custom.mp4"
+    custom.write_bytes(b"c")
+    os.utime(custom, (1_000_000, 1_000_000))
     store = _store(tmp_path)
-    made = _segments(tmp_path, "camera0", 50, time.time() - 100_000)
-    assert len(await store.scan()) == 50
-    for name in made[:40]:
-        os.unlink(tmp_path / name)  # retention, or an operator
-    assert len(await store.scan()) == 10
-    assert sorted(store._parsed) == sorted(made[40:])
+    parsed: list[str] = []
+    real = files_module.names.parse_name
+    monkeypatch.setattr(files_module.names, "parse_name", lambda name: parsed.append(name) or real(name))
+    first = {e.name: e for e in await store.scan()}
+    assert sorted(parsed) == sorted([*made, custom.name])
+    assert first[made[0]].named and first[made[0]].device == "camera0"
+    assert not first[custom.name].named and first[custom.name].created == 1_000_000
+    os.utime(custom, (2_000_000, 2_000_000))
+    store.invalidate()  # every file is stat()ed again...
+    again = {e.name: e for e in await store.scan()}
+    assert len(parsed) == 21  # ...but no name parsed again
+    assert again[made[0]].created == first[made[0]].created
+    assert again[custom.name].created == 2_000_000
+    assert again[made[0]].device is again[made[1]].device  # one string per camera
