@@ -1,8 +1,10 @@
-"""The soak report's RSS figures: window medians see through the periodic trim's swings."""
+"""The soak report: RSS window medians see through the periodic trim's swings; files the service deleted."""
 
 from __future__ import annotations
 
-from tools.soak.report import process_growth
+from pathlib import Path
+
+from tools.soak.report import deleted_by_service, process_growth
 
 MB = 1024 * 1024
 
@@ -25,3 +27,14 @@ def test_a_steady_climb_shows_in_the_window_medians() -> None:
     medians = p["rss_window_medians_mb"]
     assert medians == sorted(medians) and medians[-1] - medians[0] > 9
     assert p["rss_growth_median_pct"] > 10
+
+
+def test_files_the_service_says_it_deleted_are_not_missing(tmp_path: Path) -> None:
+    log = tmp_path / "camsvc.log"
+    log.write_text(
+        '{"level": "info", "logger": "camsvc.storage.files", "event": "file deleted", "file": "camera0_a.mp4"}\n'
+        '{"level": "info", "event": "retention cleanup", "deleted": 1}\n'
+        "not json at all, \"file deleted\"\n"
+    )
+    assert deleted_by_service(log) == {"camera0_a.mp4"}
+    assert deleted_by_service(tmp_path / "absent.log") == set()

@@ -35,13 +35,15 @@ def main(argv: list[str] | None = None) -> int:
                    help="camsvc dumps its tracemalloc growth every SECONDS to WORK/tracemalloc.txt (slow; a leak hunt)")
     p.add_argument("--census", type=float, metavar="SECONDS",
                    help="camsvc appends a memory census every SECONDS to WORK/census.jsonl (cheap; camsvc/memtrace.py)")
+    p.add_argument("--retention-mb", type=float, metavar="MIB",
+                   help="set a size retention policy keeping MIB of files (as an operator would), so data stops growing")
     args = p.parse_args(argv)
     if args.duration <= 0 or args.duration > 24 * 3600 or not 0 < args.clients <= 5000:
         p.error("--duration must be in (0, 86400] and --clients in (0, 5000]")
     options = Options(
         duration=args.duration, clients=args.clients, observers=args.observers, think=args.think,
         kill_interval=args.kill_interval, crash_interval=args.crash_interval,
-        churn_interval=args.churn_interval, seed=args.seed,
+        churn_interval=args.churn_interval, seed=args.seed, retention_mb=args.retention_mb,
     )  # fmt: skip
     binary = find_mediamtx() if args.mediamtx == "real" else None
     if args.mediamtx == "real" and binary is None:

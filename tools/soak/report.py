@@ -50,8 +50,25 @@ def _complete_image(path: Path) -> bool:
     return tail.endswith(JPEG_END) if path.suffix in (".jpg", ".jpeg") else tail.endswith(PNG_END)
 
 
+def deleted_by_service(log: Path) -> set[str]:
+    """Names of the files camsvc says it deleted (retention, delete_recording/delete_snapshot)."""
+    deleted: set[str] = set()
+    if not log.exists():
+        return deleted
+    with log.open(errors="replace") as lines:
+        for line in lines:
+            if '"file deleted"' not in line:
+                continue
+            try:
+                deleted.add(json.loads(line)["file"])
+            except (ValueError, KeyError):
+                continue
+    return deleted
+
+
 def check_files(stack: Stack, seen: Seen) -> dict[str, Any]:
     sessions = _sessions(stack.state_db)
+    deleted = deleted_by_service(stack.log)
     listing = [p for p in stack.recordings.iterdir() if p.is_file()] if stack.recordings.exists() else []
     # hidden names are a writer's own temporaries (the emulator's, when SIGKILLed mid-segment); camsvc lists none
     on_disk = {p.name: p for p in listing if not p.name.startswith(".")}
@@ -61,7 +78,7 @@ def check_files(stack: Stack, seen: Seen) -> dict[str, Any]:
         owned.update(s["files"])
         if s["status"] == "RECORDING":
             still_open.append(s["session_id"])
-        gone = [f for f in s["files"] if f not in on_disk or on_disk[f].stat().st_size == 0]
+        gone = [f for f in s["files"] if f not in deleted and (f not in on_disk or on_disk[f].stat().st_size == 0)]
         if gone:
             missing.append({"session_id": s["session_id"], "files": gone})
         if not s["files"] and s["status"] != "RECORDING":
@@ -87,7 +104,8 @@ def check_files(stack: Stack, seen: Seen) -> dict[str, Any]:
         "hidden_recording_temporaries": len(listing) - len(on_disk),
         "files_without_session": sorted(set(on_disk) - owned),
         "snapshots_taken": len(seen.snapshots),
-        "snapshots_missing": sorted(seen.snapshots - set(snaps)),
+        "snapshots_missing": sorted(seen.snapshots - set(snaps) - deleted),
+        "deleted_by_service": len(deleted),
         "partial_snapshots": partial,
     }
 

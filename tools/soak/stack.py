@@ -97,6 +97,10 @@ class Stack:
         return self.work / "snapshots"
 
     @property
+    def log(self) -> Path:
+        return self.work / "camsvc.log"
+
+    @property
     def state_db(self) -> Path:
         return self.work / "state" / "camsvc.db"
 
@@ -135,9 +139,11 @@ class Stack:
             "cameras": {"discovery": "disabled", "synthetic": SYNTHETIC},
             "recording": {"dir": str(self.recordings), "segment_duration": 10.0},
             "snapshots": {"dir": str(self.snapshots)},
-            "storage": {"state_dir": str(self.state_db.parent)},
+            # housekeeping runs the retention policy a soak may set (--retention-mb) every 20 s, not hourly
+            "storage": {"state_dir": str(self.state_db.parent), "housekeeping_interval": 20.0},
             "security": {"jwt_secret": SECRET},
-            "logging": {"level": "WARNING", "format": "json"},
+            # INFO as shipped: the report reads which files the service deleted ("file deleted") from the log
+            "logging": {"level": "INFO", "format": "json"},
         }
         path = self.work / "camsvc.yaml"
         path.write_text(yaml.safe_dump(config))

@@ -66,6 +66,8 @@ class Options:
     churn_interval: float = 5.0
     sample_interval: float = 5.0
     seed: int = 13
+    #: MiB of recordings + snapshots a size retention policy keeps (set through the API); None = no retention
+    retention_mb: float | None = None
 
 
 @attrs.define
@@ -112,6 +114,8 @@ class Soak:
                 self.seen.observed.append(set())
                 await nursery.start(self._observer, i)
             await self._sample(load=False)
+            if self.o.retention_mb is not None:
+                await self._set_retention(self.o.retention_mb)
             with trio.move_on_after(self.o.duration):
                 async with trio.open_nursery() as load:
                     load.start_soon(self._sampler)
@@ -128,6 +132,13 @@ class Soak:
                 self.seen.supervisor = (await http.get("/supervisor")).json()
             nursery.cancel_scope.cancel()
         return self.seen
+
+    async def _set_retention(self, mib: float) -> None:
+        """What an operator of a box that records for months does: keep the newest ``mib`` of files."""
+        async with self._connect("admin", "retention") as client:
+            await client.call(
+                "set_retention_policy", {"policy_type": "size", "enabled": True, "max_size_gb": mib / 1024}
+            )
 
     async def _settle(self) -> None:
         """Load is over: the emulator runs again, every recording is stopped, churned streams removed,
