@@ -261,6 +261,8 @@ class FileStore:
         is one: a name's meaning never changes, and 10,000 regex+mktime per full re-stat add up."""
         if old is not None:
             device, created, named = old.device, old.created if old.named else st.st_mtime, old.named
+            if device is None:  # a custom name whose camera may be known by now
+                device = self._device_hint(name)
         else:
             device, stamp = names.parse_name(name)
             # one string per camera, not one per file: a box keeps an entry for every file it holds
