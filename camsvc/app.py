@@ -18,7 +18,7 @@ import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import trio
@@ -44,6 +44,9 @@ from .rpc.wiring import build_rpc
 from .security.auth import Authenticator
 from .services import Services
 from .storage.state import StateStore
+
+if TYPE_CHECKING:
+    from .fault_injection import FaultInjection
 
 log = logging.getLogger("camsvc.app")
 
@@ -104,8 +107,11 @@ def _require(root: Supervisor | None) -> Supervisor:
     return root
 
 
-def build(config: Config, *, demo: bool = False) -> Service:
-    """Build (but do not start) the whole service from its configuration."""
+def build(config: Config, *, demo: bool = False, faults: FaultInjection | None = None) -> Service:
+    """Build (but do not start) the whole service from its configuration.
+
+    ``faults`` (soaks only, camsvc/fault_injection.py): discovery reads its control directory, and a
+    ``fault-injection`` child at the end of the root serves its crash requests."""
     if demo:
         config = apply_demo(config)
     config = with_absolute_paths(config)
@@ -120,7 +126,14 @@ def build(config: Config, *, demo: bool = False) -> Service:
     # Rooms, each from the ones below it; each registers its own health check.
     mediamtx = build_mediamtx(config, registry=registry, store=store, health=health)
     cameras = build_cameras(
-        config, registry=registry, store=store, bus=bus, health=health, mediamtx=mediamtx.gateway
+        config,
+        registry=registry,
+        store=store,
+        bus=bus,
+        health=health,
+        mediamtx=mediamtx.gateway,
+        source=faults.source() if faults is not None else None,
+        prober=faults.prober if faults is not None else None,
     )
     auth = Authenticator(config, store)
     http: HttpServer | None = None
@@ -169,6 +182,8 @@ def build(config: Config, *, demo: bool = False) -> Service:
         ChildSpec("http", http.run, backoff=Backoff(initial=0.5, max=10)),
         ChildSpec("housekeeping", media.housekeeping.run, backoff=Backoff(initial=1.0, max=60)),
     ]
+    if faults is not None:
+        children.append(faults.child_spec(cameras.directory))
     root = Supervisor(
         "root", children, max_restarts=ROOT_MAX_RESTARTS, period=ROOT_PERIOD, listeners=[_log_supervisor_event]
     )

@@ -89,13 +89,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         max_bytes=cfg.logging.max_bytes,
         backup_count=cfg.logging.backup_count,
     )
-    from . import allocator
+    from . import allocator, fault_injection
     from .memtrace import start_from_env
 
     allocator.configure()  # before any thread starts (see camsvc/allocator.py)
     start_from_env()
     try:
-        service = build(cfg, demo=args.demo)
+        service = build(cfg, demo=args.demo, faults=fault_injection.from_env())
     except (OSError, ValueError, sqlite3.Error) as exc:
         print(f"camsvc: cannot start: {exc}", file=sys.stderr)
         return EXIT_FAILED
