@@ -28,6 +28,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--kill-interval", type=float, default=d.kill_interval, help="seconds between MediaMTX kills")
     p.add_argument("--crash-interval", type=float, default=d.crash_interval, help="seconds between publisher kills")
     p.add_argument("--churn-interval", type=float, default=d.churn_interval, help="seconds between stream churn")
+    p.add_argument("--crash-actor-interval", type=float, default=d.crash_actor_interval,
+                   help="seconds between camera actor crashes inside camsvc (fault injection); 0 = none")
+    p.add_argument("--hotplug-interval", type=float, default=d.hotplug_interval,
+                   help="seconds between a fake V4L2 node plugged in or out (fault injection); 0 = none")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--work", type=Path, help="keep data, logs and config here (default: a temporary directory)")
     p.add_argument("--report", type=Path, help="write the JSON report here")
@@ -43,15 +47,17 @@ def main(argv: list[str] | None = None) -> int:
     options = Options(
         duration=args.duration, clients=args.clients, observers=args.observers, think=args.think,
         kill_interval=args.kill_interval, crash_interval=args.crash_interval,
-        churn_interval=args.churn_interval, seed=args.seed, retention_mb=args.retention_mb,
+        churn_interval=args.churn_interval, crash_actor_interval=args.crash_actor_interval,
+        hotplug_interval=args.hotplug_interval, seed=args.seed, retention_mb=args.retention_mb,
     )  # fmt: skip
     binary = find_mediamtx() if args.mediamtx == "real" else None
     if args.mediamtx == "real" and binary is None:
         p.error("--mediamtx real: no binary (set CAMSVC_TEST_MEDIAMTX or put mediamtx on PATH)")
     with tempfile.TemporaryDirectory(prefix="camsvc-soak-") as tmp:
         stack = Stack(
-            args.work or Path(tmp), args.mediamtx, binary, trace_memory=args.trace_memory, census=args.census
-        )
+            args.work or Path(tmp), args.mediamtx, binary, trace_memory=args.trace_memory, census=args.census,
+            faults=options.crash_actor_interval > 0 or options.hotplug_interval > 0,
+        )  # fmt: skip
         result = trio.run(functools.partial(soak, stack, options))
         print(report.summary(result))
         if args.report:

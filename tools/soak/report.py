@@ -128,6 +128,70 @@ def lost_notifications(seen: Seen, files: dict[str, Any], sessions: list[dict[st
             "lost_by_observer": lost}  # fmt: skip
 
 
+def _episodes(events: list[tuple[str, str]], device: str) -> tuple[int, int, int]:
+    """(recoveries, appearances, disappearances) of ``device`` in one observer's camera_status_update
+    sequence: ERROR then CONNECTED again; listed (any status) after being absent; DISCONNECTED."""
+    recoveries = appearances = disappearances = 0
+    present, failed = False, False
+    for dev, status in events:
+        if dev != device:
+            continue
+        if status == "DISCONNECTED":
+            disappearances += present
+            present = failed = False
+            continue
+        appearances += not present
+        present = True
+        if status == "ERROR":
+            failed = True
+        elif status == "CONNECTED" and failed:
+            recoveries += 1
+            failed = False
+    return recoveries, appearances, disappearances
+
+
+def camera_events(seen: Seen, crashes: collections.Counter[str]) -> dict[str, Any]:
+    """What every observer must have seen of camera chaos: each crashed actor's camera back from ERROR
+    to CONNECTED, each hot-plugged camera appear and disappear; and how many of those it did not see."""
+    missed = []
+    for events in seen.camera_events:
+        lost = 0
+        for device in set(crashes) | set(seen.plugs):
+            recoveries, appearances, disappearances = _episodes(events, device)
+            lost += max(0, crashes[device] - recoveries)
+            lost += max(0, seen.plugs[device] - appearances) + max(0, seen.unplugs[device] - disappearances)
+        missed.append(lost)
+    expected = sum(crashes.values()) + sum(seen.plugs.values()) + sum(seen.unplugs.values())
+    return {"expected_per_observer": expected, "missed": sum(missed), "missed_by_observer": missed}
+
+
+def _camera_restarts(restarts: dict[str, int]) -> dict[str, int]:
+    return {p: n for p, n in restarts.items() if p.startswith("cameras/") and p != "cameras/discovery"}
+
+
+def actor_chaos(stack: Stack, seen: Seen) -> dict[str, Any]:
+    """Crashes camsvc carried out (its fault-injection journal), the camera actor restarts ``/supervisor``
+    and ``/health/system`` show for them, and crashes no restart accounts for."""
+    journal = [e for e in stack.crash_journal() if e.get("fault") == "crash"]
+    crashes = collections.Counter(str(e["camera"]) for e in journal if e.get("outcome") == "posted")
+    refused = collections.Counter(str(e.get("reason")) for e in journal if e.get("outcome") != "posted")
+    restarts = _camera_restarts(supervisor_restarts(seen.supervisor))
+    components = seen.health_system.get("components", {})
+    health_restarts = _camera_restarts({p: c.get("restarts") or 0 for p, c in components.items()})
+    return {
+        "actor_crash_requests": stack.actor_crash_requests,
+        "actor_crashes": sum(crashes.values()),
+        "actor_crashes_by_camera": dict(crashes),
+        "actor_crashes_refused": dict(refused),
+        "camera_actor_restarts": restarts,
+        "health_system_camera_restarts": {p: n for p, n in health_restarts.items() if n},
+        "crashes_without_restart": {c: n - restarts.get(f"cameras/{c}", 0) for c, n in crashes.items()
+                                    if n > restarts.get(f"cameras/{c}", 0)},  # fmt: skip
+        "hotplugs": sum(seen.plugs.values()),
+        "unplugs": sum(seen.unplugs.values()),
+    }
+
+
 def process_growth(samples: list[dict[str, float]], warmup: float) -> dict[str, Any]:
     """RSS growth under load after warm-up (first vs last loaded sample); fd growth idle to idle (before the
     clients connect vs after they left), so open connections do not count as a leak."""
@@ -210,18 +274,22 @@ def build(stack: Stack, options: Options, seen: Seen, exit_code: int | None, ela
     }  # fmt: skip
     files = check_files(stack, seen)
     sessions = _sessions(stack.state_db)
+    cameras = actor_chaos(stack, seen)
     return {
         "options": {"mediamtx": stack.mediamtx, **attrs.asdict(options)},
         "elapsed_s": round(elapsed, 1),
         "calls": sum(len(v) for v in seen.latencies.values()),
         "methods": methods,
         "errors": {"expected": expected, "unexpected": unexpected, "unexpected_total": sum(unexpected.values())},
-        "notifications": lost_notifications(seen, files, sessions),
+        "notifications": {
+            **lost_notifications(seen, files, sessions),
+            "camera_events": camera_events(seen, collections.Counter(cameras["actor_crashes_by_camera"])),
+        },
         "process": _with_fd_detail(process_growth(seen.samples, warmup=min(60.0, options.duration / 4)), seen),
         "supervisor_restarts": supervisor_restarts(seen.supervisor),
         "chaos": {"mediamtx_kills": stack.mediamtx_kills, "publisher_kills": stack.publisher_kills,
                   "externals_added": seen.churn_added, "externals_removed": seen.churn_removed,
-                  "downloads": seen.downloads},  # fmt: skip
+                  "downloads": seen.downloads, **cameras},  # fmt: skip
         "files": files,
         "service_exit_code": exit_code,
     }
@@ -239,7 +307,8 @@ def summary(report: dict[str, Any]) -> str:
     lines.append("latency (ms)       count     p50     p99")
     lines += [f"  {m:<18}{v['count']:>6}{v['p50_ms']:>8}{v['p99_ms']:>8}" for m, v in report["methods"].items()]
     lines.append(
-        f"notifications: {n['lost']} lost over {n['observers']} observers ({n['expected_per_observer']} expected each)"
+        f"notifications: {n['lost']} lost over {n['observers']} observers ({n['expected_per_observer']} expected each);"
+        f" camera chaos: {n['camera_events']['missed']} missed ({n['camera_events']['expected_per_observer']} expected each)"
     )
     if p:
         lines.append(
@@ -253,7 +322,11 @@ def summary(report: dict[str, Any]) -> str:
     c = report["chaos"]
     lines.append(
         f"chaos: MediaMTX killed {c['mediamtx_kills']}×, publishers killed {c['publisher_kills']}×, "
-        f"externals +{c['externals_added']}/-{c['externals_removed']}, {c['downloads']} downloads"
+        f"externals +{c['externals_added']}/-{c['externals_removed']}, {c['downloads']} downloads; "
+        f"camera actors crashed {c['actor_crashes']}× of {c['actor_crash_requests']} asked "
+        f"(refused {c['actor_crashes_refused'] or 'none'}; restarts {c['camera_actor_restarts'] or 'none'}; "
+        f"without restart {c['crashes_without_restart'] or 'none'}), fake nodes plugged {c['hotplugs']}× "
+        f"and unplugged {c['unplugs']}×"
     )
     lines.append(
         f"files: {f['sessions']} sessions {f['sessions_by_status']}, {f['recording_files']} recording files, "

@@ -6,12 +6,18 @@ or the emulator, run by the soak), with the chaos done to them from outside.
 - the emulator is external to camsvc: the soak SIGKILLs its process group and starts it again on the same
   ports, as systemd would restart a separate ``mediamtx.service``.
 
-Camera actors have no crash hook reachable from outside the process, so "crashing a camera" kills the
-ffmpeg publisher MediaMTX runs for it (``runOnDemand``): the camera's stream drops and must come back.
+Two kinds of camera chaos:
+
+- publishers: the ffmpeg MediaMTX runs for a camera (``runOnDemand``) is SIGKILLed; its stream drops and
+  must come back;
+- through camsvc's fault-injection seam (``CAMSVC_FAULT_INJECTION``, camsvc/fault_injection.py), which the
+  stack turns on with a control directory ``WORK/faults``: a camera actor crashed inside the process
+  (``crash_actor``), a fake V4L2 node plugged in and out (``plug``/``unplug``).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -27,7 +33,7 @@ import attrs
 import psutil
 import yaml
 
-from camsvc import memtrace
+from camsvc import fault_injection, memtrace
 from tools.mediamtx_config import loopback_config
 
 REPO = Path(__file__).resolve().parents[2]
@@ -79,6 +85,8 @@ class Stack:
     trace_memory: float | None = None
     #: seconds between memory censuses camsvc appends to ``census.jsonl``; None = off
     census: float | None = None
+    #: turn on camsvc's fault-injection seam (actor crashes, hot-plug) with the control directory ``faults``
+    faults: bool = True
     ws_port: int = attrs.Factory(free_port)
     http_port: int = attrs.Factory(free_port)
     api_port: int = attrs.Factory(free_port)
@@ -87,6 +95,7 @@ class Stack:
     emulator: subprocess.Popen[str] | None = None
     mediamtx_kills: int = 0
     publisher_kills: int = 0
+    actor_crash_requests: int = 0
 
     @property
     def recordings(self) -> Path:
@@ -103,6 +112,10 @@ class Stack:
     @property
     def state_db(self) -> Path:
         return self.work / "state" / "camsvc.db"
+
+    @property
+    def faults_dir(self) -> Path:
+        return self.work / "faults"
 
     @property
     def ws_url(self) -> str:
@@ -156,6 +169,8 @@ class Stack:
 
     def _service_env(self) -> dict[str, str]:
         env = _clean_env()
+        if self.faults:
+            env[fault_injection.ENV] = str(self.faults_dir)
         if self.trace_memory is not None:
             env[memtrace.ENV] = str(self.work / "tracemalloc.txt")
             env[memtrace.INTERVAL_ENV] = str(self.trace_memory)
@@ -269,3 +284,31 @@ class Stack:
                 self.publisher_kills += 1
                 return True
         return False
+
+    # ------------------------------------------------------------------------- fault injection (in camsvc)
+
+    def crash_actor(self, camera_id: str) -> None:
+        """Ask camsvc to crash ``camera_id``'s actor; what it did is in :meth:`crash_journal`."""
+        requests = fault_injection.FaultInjection(self.faults_dir).crashes
+        requests.mkdir(parents=True, exist_ok=True)
+        (requests / camera_id).touch()
+        self.actor_crash_requests += 1
+
+    def crash_journal(self) -> list[dict[str, Any]]:
+        journal = fault_injection.FaultInjection(self.faults_dir).journal
+        if not journal.exists():
+            return []
+        return [json.loads(line) for line in journal.read_text().splitlines() if line.strip()]
+
+    def _node(self, index: int) -> Path:
+        return fault_injection.FaultInjection(self.faults_dir).devices / f"video{index}"
+
+    def plug(self, index: int) -> str:
+        """Plug in the fake node ``/dev/video<index>``; the camera id discovery will give it."""
+        node = self._node(index)
+        node.parent.mkdir(parents=True, exist_ok=True)
+        node.touch()
+        return f"camera{index}"
+
+    def unplug(self, index: int) -> None:
+        self._node(index).unlink(missing_ok=True)

@@ -6,7 +6,9 @@
   changes, stream status.
 - ``observers`` more clients subscribe to every topic and only listen: notifications they miss are "lost".
 - churn: external streams (pulling camera0 from MediaMTX itself) are added and removed.
-- chaos: MediaMTX SIGKILLed every ``kill_interval`` s; a camera's publisher killed every ``crash_interval`` s.
+- chaos: MediaMTX SIGKILLed every ``kill_interval`` s; a camera's publisher killed every ``crash_interval`` s;
+  through camsvc's fault-injection seam, a stable camera's actor crashed every ``crash_actor_interval`` s and
+  a fake V4L2 node plugged in or out every ``hotplug_interval`` s (clients use it while it is there).
 - sampling: RSS and open fds of the camsvc process; the restarts ``/supervisor`` shows.
 """
 
@@ -42,6 +44,8 @@ EXPECTED: frozenset[tuple[int, str | None]] = frozenset(
 )
 
 STABLE_CAMERAS = ("camera0", "camera1")
+#: fake V4L2 nodes /dev/videoN the soak hot-plugs, N cycling through this range (camsvc's ids: cameraN)
+HOTPLUG_NODES = range(50, 100)
 #: a client's connection failing or dropped: counted as an unexpected error (code 0), never fatal to the soak
 CONNECTION_ERRORS = (Disconnected, OSError, HandshakeError, trio.TooSlowError)
 
@@ -64,6 +68,10 @@ class Options:
     kill_interval: float = 60.0
     crash_interval: float = 20.0
     churn_interval: float = 5.0
+    #: seconds between camera actor crashes (camsvc's fault-injection seam); 0 = none
+    crash_actor_interval: float = 30.0
+    #: seconds between a fake V4L2 node being plugged in and out (camsvc's fault-injection seam); 0 = none
+    hotplug_interval: float = 20.0
     sample_interval: float = 5.0
     seed: int = 13
     #: MiB of recordings + snapshots a size retention policy keeps (set through the API); None = no retention
@@ -83,9 +91,15 @@ class Seen:
     #: one set per observer of (topic, key) it received
     observed: list[set[tuple[str, str]]] = attrs.Factory(list)
     observers_connected: int = 0
+    #: one list per observer of (device, status) of each camera_status_update, in order
+    camera_events: list[list[tuple[str, str]]] = attrs.Factory(list)
+    #: camera id → times its fake node was plugged in / out
+    plugs: collections.Counter[str] = attrs.Factory(collections.Counter)
+    unplugs: collections.Counter[str] = attrs.Factory(collections.Counter)
     #: {t, rss, fds, load}: load False before the clients connect and after they left
     samples: list[dict[str, float]] = attrs.Factory(list)
     supervisor: dict[str, Any] = attrs.Factory(dict)
+    health_system: dict[str, Any] = attrs.Factory(dict)
     #: what the service's fds are, when their count did not come back to idle (sockets by state, files)
     fd_detail: dict[str, int] = attrs.Factory(dict)
     downloads: int = 0
@@ -104,6 +118,9 @@ class Soak:
         self.cameras: list[str] = list(STABLE_CAMERAS)
         self.externals: list[str] = []
         self._ext_seq = 0
+        #: the fake node plugged in now (its index), and how many plugs so far
+        self.plugged: int | None = None
+        self._plug_seq = 0
         self.http = httpx.AsyncClient(base_url=stack.http_url, timeout=30)
 
     # ------------------------------------------------------------------------------------------- running
@@ -112,6 +129,7 @@ class Soak:
         async with trio.open_nursery() as nursery:
             for i in range(self.o.observers):
                 self.seen.observed.append(set())
+                self.seen.camera_events.append([])
                 await nursery.start(self._observer, i)
             await self._sample(load=False)
             if self.o.retention_mb is not None:
@@ -125,11 +143,16 @@ class Soak:
                     load.start_soon(self._churn)
                     load.start_soon(self._mediamtx_chaos)
                     load.start_soon(self._publisher_chaos)
+                    if self.o.crash_actor_interval > 0:
+                        load.start_soon(self._actor_chaos)
+                    if self.o.hotplug_interval > 0:
+                        load.start_soon(self._hotplug)
             await self._settle()
             await self.http.aclose()  # its keep-alive connections are ours, not a leak of the service
             await self._idle_sample(baseline=self.seen.samples[0]["fds"] if self.seen.samples else 0)
             async with httpx.AsyncClient(base_url=self.stack.http_url, timeout=30) as http:
                 self.seen.supervisor = (await http.get("/supervisor")).json()
+                self.seen.health_system = (await http.get("/health/system")).json()
             nursery.cancel_scope.cancel()
         return self.seen
 
@@ -152,11 +175,27 @@ class Soak:
                         break
                     except (RpcError, trio.TooSlowError):
                         await trio.sleep(1)
+            await self._settle_cameras(client)
             for name in list(self.externals):
                 await self._call(client, "remove_external_stream", {"stream_name": name})
             for device in STABLE_CAMERAS:
                 await self._call(client, "stop_recording", {"device": device})
             await trio.sleep(3)  # notifications in flight reach the observers
+
+    async def _settle_cameras(self, client: Client, within: float = 30.0) -> None:
+        """Unplug the fake node, and wait (polling, bounded) until camsvc no longer lists it, has served
+        every crash request, and every stable camera is CONNECTED again, so their sessions can be stopped."""
+        if self.plugged is not None:
+            self._unplug()
+        with trio.move_on_after(within):
+            while True:
+                cameras = await self._call(client, "get_camera_list") or {}
+                status = {c["device"]: c["status"] for c in cameras.get("cameras", [])}
+                gone = not any(f"camera{n}" in status for n in HOTPLUG_NODES)
+                served = len(self.stack.crash_journal()) >= self.stack.actor_crash_requests
+                if gone and served and all(status.get(d) == "CONNECTED" for d in STABLE_CAMERAS):
+                    return
+                await trio.sleep(0.5)  # polling interval of a deadline loop
 
     # ------------------------------------------------------------------------------------------ clients
 
@@ -167,6 +206,7 @@ class Soak:
         if observer is None:
             return lambda message: None
         into = self.seen.observed[observer]
+        cameras = self.seen.camera_events[observer]
 
         def on_notification(message: dict[str, Any]) -> None:
             topic = message.get("method", "")
@@ -175,6 +215,8 @@ class Soak:
                 into.add((topic, f"{params.get('session_id')}:{params.get('status')}"))
             elif topic == "snapshot_taken":
                 into.add((topic, str(params.get("filename"))))
+            elif topic == "camera_status_update":
+                cameras.append((str(params.get("device")), str(params.get("status"))))
 
         return on_notification
 
@@ -333,6 +375,33 @@ class Soak:
         while True:
             await trio.sleep(self.o.crash_interval)
             await trio.to_thread.run_sync(self.stack.kill_publisher, self.rng.choice(STABLE_CAMERAS))
+
+    async def _actor_chaos(self) -> None:
+        while True:
+            await trio.sleep(self.o.crash_actor_interval)
+            await trio.to_thread.run_sync(self.stack.crash_actor, self.rng.choice(STABLE_CAMERAS))
+
+    async def _hotplug(self) -> None:
+        """Plug a fake node in, or the plugged one out; a new node (a new camera id) each time."""
+        while True:
+            await trio.sleep(self.o.hotplug_interval)
+            if self.plugged is not None:
+                self._unplug()
+                continue
+            index = HOTPLUG_NODES[self._plug_seq % len(HOTPLUG_NODES)]
+            self._plug_seq += 1
+            camera_id = await trio.to_thread.run_sync(self.stack.plug, index)
+            self.plugged = index
+            self.seen.plugs[camera_id] += 1
+            self.cameras.append(camera_id)  # clients may find it not there yet: -32010, expected
+
+    def _unplug(self) -> None:
+        assert self.plugged is not None
+        camera_id = f"camera{self.plugged}"
+        self.cameras.remove(camera_id)
+        self.stack.unplug(self.plugged)  # one unlink in the soak's directory
+        self.seen.unplugs[camera_id] += 1
+        self.plugged = None
 
     async def _sampler(self) -> None:
         while True:
