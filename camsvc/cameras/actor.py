@@ -166,7 +166,8 @@ class CameraActor:
             raise TypeError(f"camera actor {self.id!r} got an unknown message {message!r}")
 
     async def _post(self, message: object) -> None:
-        """Put a raw message in the mailbox (the supervised-crash path is tested through this)."""
+        """Put a raw message in the mailbox: the supervised-crash path is tested through this, and the soak's
+        fault injection crashes actors through it (camsvc/fault_injection.py)."""
         if self._send is None:
             raise camera_disconnected(self.id)
         await self._send.send(message)

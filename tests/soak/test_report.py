@@ -1,10 +1,13 @@
-"""The soak report: RSS window medians see through the periodic trim's swings; files the service deleted."""
+"""The soak report: RSS window medians see through the periodic trim's swings; files the service deleted;
+camera chaos an observer did not see."""
 
 from __future__ import annotations
 
+import collections
 from pathlib import Path
 
-from tools.soak.report import deleted_by_service, process_growth
+from tools.soak.report import camera_events, deleted_by_service, process_growth
+from tools.soak.workload import Seen
 
 MB = 1024 * 1024
 
@@ -38,3 +41,17 @@ def test_files_the_service_says_it_deleted_are_not_missing(tmp_path: Path) -> No
     )
     assert deleted_by_service(log) == {"camera0_a.mp4"}
     assert deleted_by_service(tmp_path / "absent.log") == set()
+
+
+def test_camera_chaos_an_observer_did_not_see_is_counted_missed() -> None:
+    seen = Seen()
+    seen.plugs["camera50"] = seen.unplugs["camera50"] = 1
+    crashes = collections.Counter({"camera0": 2})
+    whole = [("camera0", "CONNECTED"), ("camera0", "ERROR"), ("camera0", "CONNECTED"), ("camera50", "CONNECTED"),
+             ("camera0", "ERROR"), ("camera0", "CONNECTED"), ("camera50", "DISCONNECTED")]  # fmt: skip
+    # one recovery and the unplug never arrived; an ERROR without the CONNECTED after it is not a recovery
+    partial = [("camera0", "ERROR"), ("camera0", "CONNECTED"), ("camera0", "ERROR"), ("camera50", "CONNECTED")]
+    seen.camera_events = [whole, partial]
+    result = camera_events(seen, crashes)
+    assert result["expected_per_observer"] == 4
+    assert result["missed_by_observer"] == [0, 2]

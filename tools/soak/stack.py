@@ -114,8 +114,9 @@ class Stack:
         return self.work / "state" / "camsvc.db"
 
     @property
-    def faults_dir(self) -> Path:
-        return self.work / "faults"
+    def fault_control(self) -> fault_injection.FaultInjection:
+        """camsvc's fault-injection control directory (``CAMSVC_FAULT_INJECTION``)."""
+        return fault_injection.FaultInjection(self.work / "faults")
 
     @property
     def ws_url(self) -> str:
@@ -170,7 +171,7 @@ class Stack:
     def _service_env(self) -> dict[str, str]:
         env = _clean_env()
         if self.faults:
-            env[fault_injection.ENV] = str(self.faults_dir)
+            env[fault_injection.ENV] = str(self.fault_control.control)
         if self.trace_memory is not None:
             env[memtrace.ENV] = str(self.work / "tracemalloc.txt")
             env[memtrace.INTERVAL_ENV] = str(self.trace_memory)
@@ -289,26 +290,23 @@ class Stack:
 
     def crash_actor(self, camera_id: str) -> None:
         """Ask camsvc to crash ``camera_id``'s actor; what it did is in :meth:`crash_journal`."""
-        requests = fault_injection.FaultInjection(self.faults_dir).crashes
-        requests.mkdir(parents=True, exist_ok=True)
-        (requests / camera_id).touch()
+        control = self.fault_control
+        control.prepare()
+        (control.crashes / camera_id).touch()
         self.actor_crash_requests += 1
 
     def crash_journal(self) -> list[dict[str, Any]]:
-        journal = fault_injection.FaultInjection(self.faults_dir).journal
+        journal = self.fault_control.journal
         if not journal.exists():
             return []
         return [json.loads(line) for line in journal.read_text().splitlines() if line.strip()]
 
-    def _node(self, index: int) -> Path:
-        return fault_injection.FaultInjection(self.faults_dir).devices / f"video{index}"
-
     def plug(self, index: int) -> str:
         """Plug in the fake node ``/dev/video<index>``; the camera id discovery will give it."""
-        node = self._node(index)
-        node.parent.mkdir(parents=True, exist_ok=True)
-        node.touch()
+        control = self.fault_control
+        control.prepare()
+        (control.devices / f"video{index}").touch()
         return f"camera{index}"
 
     def unplug(self, index: int) -> None:
-        self._node(index).unlink(missing_ok=True)
+        (self.fault_control.devices / f"video{index}").unlink(missing_ok=True)
