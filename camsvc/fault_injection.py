@@ -134,6 +134,7 @@ class CrashRequests:
     directory: CameraDirectory
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        self.faults.prepare()  # a restart after the directory was removed makes it again
         task_status.started()
         while True:
             # A handful of entries in the soak's own directory: cheap enough for the event loop.
