@@ -153,10 +153,12 @@ class CrashRequests:
             await actor._post(InjectedCrash(camera_id))
         except CamsvcError as exc:
             entry.update(outcome="refused", reason=exc.reason)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):  # its run ended as we posted
+            entry.update(outcome="refused", reason="camera_disconnected")
         else:
             entry.update(outcome="posted")
             log.warning("fault injection: crashing a camera actor", extra={"camera": camera_id})
-        with self.faults.journal.open("a") as journal:
+        with self.faults.journal.open("a") as journal:  # one short line, like the scan above
             journal.write(json.dumps(entry) + "\n")
         return entry["outcome"] == "posted"
 
