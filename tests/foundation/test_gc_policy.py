@@ -92,8 +92,22 @@ async def test_settles_promote_and_age_passes_collect_cycles_that_died_since(aut
         nursery.cancel_scope.cancel()
 
 
+async def test_a_busy_heap_that_did_not_grow_is_still_collected(autojump_clock: trio.abc.Clock) -> None:
+    # settles that walked a lot (short-lived objects, since gone) put the bound over budget; the heap did not grow
+    policy = gc_policy.GcPolicy(settle_every=1.0, age_every=10.0, thaw_every=100.0, age_budget=0.0, growth_limit=2**40)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(policy.run)
+        node, gone = cycle()
+        await trio.sleep(1.5)  # lived through a settle
+        del node
+        await trio.sleep(9.0)
+        assert gone() is None and (policy.collected, policy.froze) == (1, 0)
+        nursery.cancel_scope.cancel()
+
+
 async def test_an_age_pass_over_budget_freezes_and_a_thaw_follows(autojump_clock: trio.abc.Clock) -> None:
-    policy = gc_policy.GcPolicy(settle_every=1.0, age_every=10.0, thaw_every=100.0, age_budget=0.0)
+    # nothing fits a budget of 0, and any growth counts as a burst
+    policy = gc_policy.GcPolicy(settle_every=1.0, age_every=10.0, thaw_every=100.0, age_budget=0.0, growth_limit=-(2**40))
     async with trio.open_nursery() as nursery:
         await nursery.start(policy.run)
         node, gone = cycle()
@@ -104,4 +118,18 @@ async def test_an_age_pass_over_budget_freezes_and_a_thaw_follows(autojump_clock
         assert gone() is not None and policy.thawed == 0  # no pass sees it
         await trio.sleep(50.0)
         assert gone() is None and policy.thawed == 1  # the thaw, 100 s after that first freeze
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_long_settle_brings_the_next_one_forward(autojump_clock: trio.abc.Clock) -> None:
+    policy = gc_policy.GcPolicy(settle_every=1.0, age_every=1000.0)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(policy.run)
+        await trio.sleep(0.99)  # just before the first settle
+        burst = [[Node() for _ in range(20)] for _ in range(5000)]  # 100,000 objects: far over 2 ms to walk
+        settled = policy.settled
+        for _ in range(90):  # a scheduler pass every 10 ms for 0.9 s
+            await trio.sleep(0.01)
+        assert policy.settled - settled >= 2  # the long one, then another well before its usual second
+        del burst
         nursery.cancel_scope.cancel()
