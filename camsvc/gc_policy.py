@@ -9,9 +9,10 @@ all) a full pass took 25 ms of CPU on a quiet box and 115-285 ms on a loaded one
 - **Start-up is frozen** (:func:`gc.freeze`): imports and the built service, collected once
   before the loop starts, are left out of every later pass.
 - **Settle** (at most every :data:`SETTLE` seconds): the two young generations are collected;
-  their survivors move to the oldest one. While a burst makes objects faster than that (10,000
-  connections opened: a settle walked 8-19 ms of them), settles come sooner, so each walks less. The collector's own passes are held to the youngest
-  generation (thresholds), so nothing else ever walks the old objects.
+  their survivors move to the oldest one. The collector's own passes are held to the youngest
+  generation (thresholds), so nothing else ever walks the old objects. While a burst makes
+  objects faster than a settle walks them in :data:`SETTLE_HOLD` (10,000 connections opened:
+  a settle walked 8-19 ms of them), settles come sooner, so each walks less.
 - **Age** (every :data:`AGE` seconds): the oldest generation holds what lived through a settle
   since the last age pass that froze: a full pass over it (frozen objects are never walked)
   reclaims the cycles among them that have died since: an HTTP keep-alive connection, a request
@@ -35,8 +36,7 @@ this box a trio wake-up costs ~0.3 ms of CPU, and two a second were 0.1 % of a c
 idle service that has nothing to collect.
 
 Before, every settle froze its survivors: whatever lived 0.5 s and later died in a cycle (each
-hypercorn connection does) waited for an hourly thaw, and the 30-minute soak's RSS rose with
-it. Freed by reference counting, a frozen object still goes the moment its last reference
+hypercorn connection does) waited for an hourly thaw, part of the 30-minute soak's RSS climb. Freed by reference counting, a frozen object still goes the moment its last reference
 does: that is how a closed WebSocket connection goes (tests/rpc/test_connection_memory.py).
 """
 
