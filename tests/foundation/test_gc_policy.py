@@ -126,7 +126,7 @@ async def test_a_long_settle_brings_the_next_one_forward(autojump_clock: trio.ab
     async with trio.open_nursery() as nursery:
         await nursery.start(policy.run)
         await trio.sleep(0.99)  # just before the first settle
-        burst = [[Node() for _ in range(20)] for _ in range(5000)]  # 100,000 objects: far over 2 ms to walk
+        burst = [[Node() for _ in range(20)] for _ in range(10_000)]  # 200,000 objects: far over 2 ms to walk
         settled = policy.settled
         for _ in range(90):  # a scheduler pass every 10 ms for 0.9 s
             await trio.sleep(0.01)
