@@ -61,7 +61,7 @@ async def _serve(service: object) -> None:
 
         nursery.start_soon(stop_on_signal)
         await nursery.start(service.run)
-        # from here on the collector walks only what is younger than a settle period (gc_policy.py)
+        # from here on the collector walks the young generations, and the old only in short age passes (gc_policy.py)
         await nursery.start(gc_policy.GcPolicy().run)
         sd_notify.notify("READY=1")
         # The watchdog proves the event loop itself is alive; it returns at once without one.

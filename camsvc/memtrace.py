@@ -18,6 +18,7 @@ with blocks flat), and fragmentation (only glibc's free bytes rise).
 
 from __future__ import annotations
 
+import collections
 import ctypes
 import ctypes.util
 import gc
@@ -129,14 +130,16 @@ def census() -> dict[str, Any]:
         sample["sqlite_mb"] = round(sqlite_used() / 1e6, 3)
     # Only what is not frozen (camsvc/gc_policy.py freezes start-up, and what lived through an age pass too
     # big to run): thawing to look would freeze everything again after, garbage included.
-    counts: dict[str, int] = {}
-    for obj in gc.get_objects():
-        name = type(obj).__qualname__
-        counts[name] = counts.get(name, 0) + 1
+    counts = _by_type(gc.get_objects())
     sample["gc_frozen"] = gc.get_freeze_count()
     sample["gc_objects"] = sum(counts.values())
-    sample["types"] = dict(sorted(counts.items(), key=lambda item: -item[1]))
+    sample["types"] = counts
     return sample
+
+
+def _by_type(objects: list[Any]) -> dict[str, int]:
+    """Counts by type name, most numerous first."""
+    return dict(collections.Counter(type(obj).__qualname__ for obj in objects).most_common())
 
 
 def frozen_garbage() -> dict[str, int]:
@@ -150,16 +153,13 @@ def frozen_garbage() -> dict[str, int]:
     gc.set_debug(gc.DEBUG_SAVEALL)
     try:
         gc.collect()
-        counts: dict[str, int] = {}
-        for obj in gc.garbage:
-            name = type(obj).__qualname__
-            counts[name] = counts.get(name, 0) + 1
+        counts = _by_type(gc.garbage)
         gc.garbage.clear()
     finally:
         gc.set_debug(flags)
         gc.collect()
         gc.freeze()
-    return dict(sorted(counts.items(), key=lambda item: -item[1]))
+    return counts
 
 
 def holders(type_name: str, *, samples: int = 5, depth: int = 3) -> list[list[str]]:

@@ -161,7 +161,7 @@ class Stack:
         }
         path = self.work / "camsvc.yaml"
         path.write_text(yaml.safe_dump(config))
-        with (self.work / "camsvc.log").open("ab") as out:
+        with self.log.open("ab") as out:
             self.service = subprocess.Popen(
                 [sys.executable, "-m", "camsvc", "run", "--demo", "--config", str(path)],
                 cwd=REPO, env=self._service_env(), stdout=out, stderr=out, start_new_session=True,
@@ -197,7 +197,7 @@ class Stack:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.service is not None and self.service.poll() is not None:
-                raise RuntimeError(f"{what} exited with {self.service.returncode}; see {self.work / 'camsvc.log'}")
+                raise RuntimeError(f"{what} exited with {self.service.returncode}; see {self.log}")
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=1).close()
                 return
